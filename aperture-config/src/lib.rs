@@ -1,0 +1,62 @@
+//! Aperture-compatible gateway configuration.
+//!
+//! A config is one JSON object, HuJSON allowed (comments, trailing commas). Loading it goes
+//! `text → parse (with positions) → lenient type check → ${VAR} substitution → validation →
+//! Config`, and reports every problem in one pass as a [`Diagnostic`] with a JSON pointer,
+//! a line:column in the file and Aperture's wording. Configs written for Tailscale's Aperture
+//! load unchanged.
+//!
+//! ```
+//! use aperture_config::{load_str, Mode, Severity};
+//!
+//! let text = r#"{
+//!   "providers": {
+//!     "anthropic": {
+//!       "baseurl": "https://api.anthropic.com",
+//!       "authorization": "x-api-key",
+//!       "auth_mode": "passthrough",
+//!       "models": ["claude-sonnet-4-6"],
+//!       "compatibility": { "anthropic_messages": true },
+//!     },
+//!   },
+//!   "grants": [
+//!     { "src": ["(loopback)"],
+//!       "app": { "tailscale.com/cap/aperture": [ { "role": "admin" }, { "models": "**" } ] } },
+//!   ],
+//! }"#;
+//! let loaded = load_str(text, Mode::Strict);
+//! assert!(loaded.diagnostics.of(Severity::Error).next().is_none());
+//! let config = loaded.config.unwrap();
+//! let p = &config.providers["anthropic"];
+//! assert_eq!(p.auth_mode, aperture_config::AuthMode::Passthrough);
+//! assert!(!p.compatibility.get(aperture_config::CompatFlag::OpenaiChat));
+//! ```
+//!
+//! Strict mode ([`Mode::Strict`]) turns warnings into errors, as `PUT /api/config` and
+//! `aperture config validate --strict` do; load mode ([`Mode::Load`]) reports them and loads.
+#![deny(missing_docs)]
+
+mod config;
+mod diagnostic;
+mod env;
+mod glob;
+mod hujson;
+mod lenient;
+mod load;
+mod position;
+pub mod raw;
+mod units;
+mod validate;
+mod values;
+
+pub use config::*;
+pub use diagnostic::{Diagnostic, Diagnostics, Mode, Severity, pointer_push};
+pub use env::{EnvLookup, has_macro, substitute};
+pub use glob::{ModelGlob, ShellGlob};
+pub use load::{Loaded, Loader, ReadError, load_file, load_str, schema, schema_json};
+pub use raw::RawConfig;
+pub use units::{
+    NANOS_PER_DOLLAR, Rate, format_duration, format_money, parse_duration, parse_money,
+    parse_rate, parse_size,
+};
+pub use values::{Cidr, HeaderLine, Secret, parse_http_url};
