@@ -269,7 +269,10 @@ impl CostBasis {
 
     /// The config name.
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(b, _)| *b == self).map_or("", |(_, n)| n)
+        Self::ALL
+            .iter()
+            .find(|(b, _)| *b == self)
+            .map_or("", |(_, n)| n)
     }
 
     /// The basis inferred from flags: the first of `anthropic_messages` → anthropic,

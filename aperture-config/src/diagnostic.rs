@@ -159,7 +159,8 @@ impl Diagnostics {
 
     /// Sorts by position (unpositioned ones last, in the order they were found).
     pub(crate) fn sort(&mut self) {
-        self.0.sort_by_key(|d| (d.line.unwrap_or(u32::MAX), d.column.unwrap_or(u32::MAX)));
+        self.0
+            .sort_by_key(|d| (d.line.unwrap_or(u32::MAX), d.column.unwrap_or(u32::MAX)));
     }
 
     /// In strict mode, turns every warning into an error.

@@ -73,8 +73,9 @@ fn macro_name(s: &str) -> Option<&str> {
     valid.then_some(name)
 }
 
-/// Substitutes every string value in `v`. Returns each unset name with the pointer where it
-/// first appears, and the pointers of every string that held a reference.
+/// Substitutes every string value in `v`. Collects every unset name with the pointer of the
+/// string it appears in (repeats included, in tree order), and the pointers of every string
+/// that held a reference.
 pub(crate) fn substitute_value(
     v: &mut Value,
     ptr: &str,
@@ -87,11 +88,7 @@ pub(crate) fn substitute_value(
             if has_macro(s) {
                 let mut names = Vec::new();
                 *s = substitute(s, lookup, &mut names);
-                for n in names {
-                    if !missing.iter().any(|(m, _)| *m == n) {
-                        missing.push((n, ptr.to_string()));
-                    }
-                }
+                missing.extend(names.into_iter().map(|n| (n, ptr.to_string())));
                 substituted.push(ptr.to_string());
             } else if s.contains("$${") {
                 *s = substitute(s, lookup, &mut Vec::new());
@@ -99,7 +96,13 @@ pub(crate) fn substitute_value(
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                substitute_value(item, &pointer_push(ptr, &i.to_string()), lookup, missing, substituted);
+                substitute_value(
+                    item,
+                    &pointer_push(ptr, &i.to_string()),
+                    lookup,
+                    missing,
+                    substituted,
+                );
             }
         }
         Value::Object(map) => {
@@ -135,7 +138,10 @@ mod tests {
     #[test]
     fn escapes_and_non_macros_stay() {
         let mut missing = Vec::new();
-        assert_eq!(substitute("$${A} $A ${1x} ${ ${A", &env, &mut missing), "${A} $A ${1x} ${ ${A");
+        assert_eq!(
+            substitute("$${A} $A ${1x} ${ ${A", &env, &mut missing),
+            "${A} $A ${1x} ${ ${A"
+        );
         assert!(missing.is_empty());
         // Results are not substituted again.
         assert_eq!(substitute("${LOOP}", &env, &mut missing), "${A}");

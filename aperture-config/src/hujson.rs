@@ -62,7 +62,12 @@ pub(crate) struct SyntaxError {
 
 /// Parses one HuJSON value that spans the whole text (whitespace and comments around it allowed).
 pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
-    let mut p = Parser { text, bytes: text.as_bytes(), pos: 0, depth: 0 };
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
     if text.starts_with('\u{feff}') {
         p.pos = 3;
     }
@@ -100,7 +105,10 @@ impl Node {
             Kind::String(s) => Value::String(s.clone()),
             Kind::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
             Kind::Object(members) => Value::Object(
-                members.iter().map(|m| (m.key.clone(), m.value.to_value())).collect(),
+                members
+                    .iter()
+                    .map(|m| (m.key.clone(), m.value.to_value()))
+                    .collect(),
             ),
         }
     }
@@ -115,14 +123,20 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, offset: usize, message: impl Into<String>) -> SyntaxError {
-        SyntaxError { offset, message: message.into() }
+        SyntaxError {
+            offset,
+            message: message.into(),
+        }
     }
 
     /// An error for the character at the current position (or the end of input).
     fn unexpected(&self, context: &str) -> SyntaxError {
         match self.text.get(self.pos..).and_then(|s| s.chars().next()) {
             None => self.err(self.pos, "unexpected end of JSON input"),
-            Some(c) => self.err(self.pos, format!("invalid character {} {context}", quote_char(c))),
+            Some(c) => self.err(
+                self.pos,
+                format!("invalid character {} {context}", quote_char(c)),
+            ),
         }
     }
 
@@ -170,7 +184,13 @@ impl Parser<'_> {
             Some(b'n') => self.literal("null", Kind::Null)?,
             _ => return Err(self.unexpected("looking for beginning of value")),
         };
-        Ok(Node { span: Span { start, end: self.pos }, kind })
+        Ok(Node {
+            span: Span {
+                start,
+                end: self.pos,
+            },
+            kind,
+        })
     }
 
     fn literal(&mut self, word: &str, kind: Kind) -> Result<Kind, SyntaxError> {
@@ -203,7 +223,10 @@ impl Parser<'_> {
             }
             let key_start = self.pos;
             let key = self.string()?;
-            let key_span = Span { start: key_start, end: self.pos };
+            let key_span = Span {
+                start: key_start,
+                end: self.pos,
+            };
             self.skip_trivia()?;
             if self.peek() != Some(b':') {
                 return Err(self.unexpected("after object key"));
@@ -211,7 +234,11 @@ impl Parser<'_> {
             self.pos += 1;
             self.skip_trivia()?;
             let value = self.value()?;
-            members.push(Member { key, key_span, value });
+            members.push(Member {
+                key,
+                key_span,
+                value,
+            });
             self.skip_trivia()?;
             match self.peek() {
                 Some(b',') => self.pos += 1,

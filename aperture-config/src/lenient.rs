@@ -41,10 +41,26 @@ pub(crate) struct Checked {
 
 /// Checks `root` against `schema` (a whole JSON schema document with `$defs`).
 pub(crate) fn check(root: &Node, schema: &Value) -> Checked {
-    let mut walk = Walk { schema, spans: HashMap::new(), diagnostics: Vec::new() };
-    walk.spans.insert(String::new(), Located { key: None, value: root.span.start });
-    let value = walk.walk(root, schema, "", "").unwrap_or_else(|| Value::Object(Map::new()));
-    Checked { value, spans: walk.spans, diagnostics: walk.diagnostics }
+    let mut walk = Walk {
+        schema,
+        spans: HashMap::new(),
+        diagnostics: Vec::new(),
+    };
+    walk.spans.insert(
+        String::new(),
+        Located {
+            key: None,
+            value: root.span.start,
+        },
+    );
+    let value = walk
+        .walk(root, schema, "", "")
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    Checked {
+        value,
+        spans: walk.spans,
+        diagnostics: walk.diagnostics,
+    }
 }
 
 struct Walk<'s> {
@@ -57,7 +73,9 @@ impl<'s> Walk<'s> {
     /// Follows `$ref` (only local `#/$defs/…` references exist in a derived schema).
     fn resolve(&self, mut s: &'s Value) -> &'s Value {
         for _ in 0..32 {
-            let Some(r) = s.get("$ref").and_then(Value::as_str) else { break };
+            let Some(r) = s.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
             let Some(target) = r.strip_prefix('#').and_then(|p| self.schema.pointer(p)) else {
                 break;
             };
@@ -67,7 +85,9 @@ impl<'s> Walk<'s> {
     }
 
     fn alternatives(s: &'s Value) -> Option<&'s Vec<Value>> {
-        s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array)
+        s.get("anyOf")
+            .or_else(|| s.get("oneOf"))
+            .and_then(Value::as_array)
     }
 
     /// The JSON types a (resolved) schema allows, or `None` for "anything".
@@ -111,8 +131,11 @@ impl<'s> Walk<'s> {
             return names.join(" or ");
         }
         let types = Self::types(s).unwrap_or_default();
-        let names: Vec<&str> =
-            types.iter().filter(|t| **t != "null").map(|t| go_type(t, s)).collect();
+        let names: Vec<&str> = types
+            .iter()
+            .filter(|t| **t != "null")
+            .map(|t| go_type(t, s))
+            .collect();
         names.join(" or ")
     }
 
@@ -137,14 +160,23 @@ impl<'s> Walk<'s> {
             Kind::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let p = pointer_push(ptr, &i.to_string());
-                    self.spans.insert(p.clone(), Located { key: None, value: item.span.start });
+                    self.spans.insert(
+                        p.clone(),
+                        Located {
+                            key: None,
+                            value: item.span.start,
+                        },
+                    );
                     self.index_all(item, &p);
                 }
             }
             Kind::Object(members) => {
                 for m in members {
                     let p = pointer_push(ptr, &m.key);
-                    let at = Located { key: Some(m.key_span.start), value: m.value.span.start };
+                    let at = Located {
+                        key: Some(m.key_span.start),
+                        value: m.value.span.start,
+                    };
                     self.spans.insert(p.clone(), at);
                     self.index_all(&m.value, &p);
                 }
@@ -182,7 +214,13 @@ impl<'s> Walk<'s> {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let p = pointer_push(ptr, &i.to_string());
-                    self.spans.insert(p.clone(), Located { key: None, value: item.span.start });
+                    self.spans.insert(
+                        p.clone(),
+                        Located {
+                            key: None,
+                            value: item.span.start,
+                        },
+                    );
                     let v = self.walk(item, item_schema, &p, dotted);
                     out.push(v.unwrap_or_else(|| self.zero(item_schema)));
                 }
@@ -206,14 +244,21 @@ impl<'s> Walk<'s> {
         let mut seen = HashSet::new();
         for m in members {
             let p = pointer_push(ptr, &m.key);
-            let at = Located { key: Some(m.key_span.start), value: m.value.span.start };
+            let at = Located {
+                key: Some(m.key_span.start),
+                value: m.value.span.start,
+            };
             self.spans.insert(p.clone(), at);
             if !seen.insert(m.key.as_str()) {
                 let msg = format!("duplicate config key {}", quote(&m.key));
-                self.diagnostics.push(Diagnostic::new(Severity::Warning, p.clone(), msg));
+                self.diagnostics
+                    .push(Diagnostic::new(Severity::Warning, p.clone(), msg));
             }
-            let child_dotted =
-                if dotted.is_empty() { m.key.clone() } else { format!("{dotted}.{}", m.key) };
+            let child_dotted = if dotted.is_empty() {
+                m.key.clone()
+            } else {
+                format!("{dotted}.{}", m.key)
+            };
             let child_schema = match props.and_then(|ps| ps.get(&m.key)) {
                 Some(cs) => Some(cs),
                 None => match additional {
@@ -236,7 +281,9 @@ impl<'s> Walk<'s> {
                         format!("unknown config key {}", quote(&m.key))
                     };
                     let mut d = Diagnostic::new(Severity::Warning, p, msg);
-                    let known = props.into_iter().flat_map(|ps| ps.keys().map(String::as_str));
+                    let known = props
+                        .into_iter()
+                        .flat_map(|ps| ps.keys().map(String::as_str));
                     if let Some(near) = nearest(&m.key, known) {
                         d = d.with_help(format!("did you mean {}?", quote(near)));
                     }
@@ -258,7 +305,8 @@ impl<'s> Walk<'s> {
             "json: cannot unmarshal {found} into {path} of type {}",
             self.expected(s)
         );
-        self.diagnostics.push(Diagnostic::new(Severity::Warning, ptr, msg));
+        self.diagnostics
+            .push(Diagnostic::new(Severity::Warning, ptr, msg));
     }
 }
 
@@ -279,8 +327,12 @@ fn type_accepts(t: &str, s: &Value, node: &Node) -> bool {
 }
 
 fn is_unsigned(s: &Value) -> bool {
-    s.get("minimum").and_then(Value::as_f64).is_some_and(|m| m >= 0.0)
-        || s.get("format").and_then(Value::as_str).is_some_and(|f| f.starts_with("uint"))
+    s.get("minimum")
+        .and_then(Value::as_f64)
+        .is_some_and(|m| m >= 0.0)
+        || s.get("format")
+            .and_then(Value::as_str)
+            .is_some_and(|f| f.starts_with("uint"))
 }
 
 fn go_type(t: &str, s: &Value) -> &'static str {

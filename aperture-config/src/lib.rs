@@ -56,7 +56,7 @@ pub use glob::{ModelGlob, ShellGlob};
 pub use load::{Loaded, Loader, ReadError, load_file, load_str, schema, schema_json};
 pub use raw::RawConfig;
 pub use units::{
-    NANOS_PER_DOLLAR, Rate, format_duration, format_money, parse_duration, parse_money,
-    parse_rate, parse_size,
+    NANOS_PER_DOLLAR, Rate, format_duration, format_money, parse_duration, parse_money, parse_rate,
+    parse_size,
 };
 pub use values::{Cidr, HeaderLine, Secret, parse_http_url};

@@ -86,7 +86,9 @@ pub struct Loader<'e> {
 
 impl std::fmt::Debug for Loader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loader").field("mode", &self.mode).finish_non_exhaustive()
+        f.debug_struct("Loader")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +105,10 @@ impl Default for Loader<'_> {
 impl<'e> Loader<'e> {
     /// Load mode, process environment.
     pub fn new() -> Self {
-        Self { mode: Mode::Load, env: &process_env }
+        Self {
+            mode: Mode::Load,
+            env: &process_env,
+        }
     }
 
     /// Sets the mode.
@@ -114,7 +119,10 @@ impl<'e> Loader<'e> {
 
     /// Sets where `${VAR}` values come from.
     pub fn env<'f>(self, env: EnvLookup<'f>) -> Loader<'f> {
-        Loader { mode: self.mode, env }
+        Loader {
+            mode: self.mode,
+            env,
+        }
     }
 
     /// Loads a config from text.
@@ -123,12 +131,21 @@ impl<'e> Loader<'e> {
         let node = match crate::hujson::parse(text) {
             Ok(n) => n,
             Err(e) => {
-                let mut d = Diagnostic::new(Severity::Error, "", format!("invalid config: {}", e.message));
+                let mut d = Diagnostic::new(
+                    Severity::Error,
+                    "",
+                    format!("invalid config: {}", e.message),
+                );
                 let (l, c) = lines.position(text, e.offset);
                 (d.line, d.column) = (Some(l), Some(c));
                 let mut ds = Diagnostics::new();
                 ds.push(d);
-                return Loaded { config: None, raw: None, diagnostics: ds, substituted: Vec::new() };
+                return Loaded {
+                    config: None,
+                    raw: None,
+                    diagnostics: ds,
+                    substituted: Vec::new(),
+                };
             }
         };
         if !matches!(node.kind, crate::hujson::Kind::Object(_)) {
@@ -136,19 +153,31 @@ impl<'e> Loader<'e> {
             let mut d = Diagnostic::new(
                 Severity::Error,
                 "",
-                format!("invalid config: the top-level value must be an object, not {}", node.kind.go_name()),
+                format!(
+                    "invalid config: the top-level value must be an object, not {}",
+                    node.kind.go_name()
+                ),
             );
             let (l, c) = lines.position(text, node.span.start);
             (d.line, d.column) = (Some(l), Some(c));
             ds.push(d);
-            return Loaded { config: None, raw: None, diagnostics: ds, substituted: Vec::new() };
+            return Loaded {
+                config: None,
+                raw: None,
+                diagnostics: ds,
+                substituted: Vec::new(),
+            };
         }
         let checked = lenient::check(&node, schema_value());
         let mut diagnostics: Vec<Diagnostic> = checked.diagnostics;
-        let (config, raw, substituted) =
-            self.finish(checked.value, &mut diagnostics);
+        let offset = |p: &str| checked.spans.get(p).map(|l| l.value);
+        let (config, raw, substituted) = self.finish(checked.value, &mut diagnostics, &offset);
         let mut ds = Diagnostics::new();
-        ds.extend(diagnostics.into_iter().map(|d| locate(d, &checked.spans, &lines, text)));
+        ds.extend(
+            diagnostics
+                .into_iter()
+                .map(|d| locate(d, &checked.spans, &lines, text)),
+        );
         finish_diagnostics(ds, config, raw, substituted, self.mode)
     }
 
@@ -156,7 +185,10 @@ impl<'e> Loader<'e> {
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Loaded, ReadError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: shown.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+            path: shown.clone(),
+            source,
+        })?;
         let text = String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 { path: shown })?;
         Ok(self.load_str(&text))
     }
@@ -166,9 +198,13 @@ impl<'e> Loader<'e> {
     pub fn validate(&self, raw: &RawConfig) -> Loaded {
         let mut diagnostics = Vec::new();
         let (config, raw, substituted) = match serde_json::to_value(raw) {
-            Ok(v) => self.finish(v, &mut diagnostics),
+            Ok(v) => self.finish(v, &mut diagnostics, &|_| None),
             Err(e) => {
-                diagnostics.push(Diagnostic::new(Severity::Error, "", format!("invalid config: {e}")));
+                diagnostics.push(Diagnostic::new(
+                    Severity::Error,
+                    "",
+                    format!("invalid config: {e}"),
+                ));
                 (None, None, Vec::new())
             }
         };
@@ -182,11 +218,16 @@ impl<'e> Loader<'e> {
         &self,
         value: Value,
         diagnostics: &mut Vec<Diagnostic>,
+        offset: &dyn Fn(&str) -> Option<usize>,
     ) -> (Option<Config>, Option<RawConfig>, Vec<String>) {
         let raw = match serde_json::from_value::<RawConfig>(value.clone()) {
             Ok(r) => r,
             Err(e) => {
-                diagnostics.push(Diagnostic::new(Severity::Error, "", format!("invalid config: {e}")));
+                diagnostics.push(Diagnostic::new(
+                    Severity::Error,
+                    "",
+                    format!("invalid config: {e}"),
+                ));
                 return (None, None, Vec::new());
             }
         };
@@ -197,12 +238,23 @@ impl<'e> Loader<'e> {
         let resolved: RawConfig = match serde_json::from_value(resolved) {
             Ok(r) => r,
             Err(e) => {
-                diagnostics.push(Diagnostic::new(Severity::Error, "", format!("invalid config: {e}")));
+                diagnostics.push(Diagnostic::new(
+                    Severity::Error,
+                    "",
+                    format!("invalid config: {e}"),
+                ));
                 return (None, Some(raw), substituted);
             }
         };
+        // Order of appearance in the file (stable: keeps the order within one string).
+        missing.sort_by_key(|(_, p)| offset(p).unwrap_or(usize::MAX));
         if let Some((_, first)) = missing.first() {
-            let names: Vec<&str> = missing.iter().map(|(n, _)| n.as_str()).collect();
+            let mut names: Vec<&str> = Vec::new();
+            for (n, _) in &missing {
+                if !names.contains(&n.as_str()) {
+                    names.push(n);
+                }
+            }
             diagnostics.push(Diagnostic::new(
                 Severity::Error,
                 first.clone(),
@@ -226,7 +278,12 @@ fn finish_diagnostics(
     ds.sort();
     ds.apply_mode(mode);
     let config = if ds.has_errors() { None } else { config };
-    Loaded { config, raw, diagnostics: ds, substituted }
+    Loaded {
+        config,
+        raw,
+        diagnostics: ds,
+        substituted,
+    }
 }
 
 /// Fills in the line and column of a diagnostic from its pointer (the key of an object member,

@@ -25,7 +25,10 @@ impl LineIndex {
     /// The 1-based line and column of the byte `offset` in `text` (clamped to its length).
     pub(crate) fn position(&self, text: &str, offset: usize) -> (u32, u32) {
         let offset = offset.min(text.len());
-        let line = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let line = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
         let start = self.starts.get(line).copied().unwrap_or(0);
         let column = text
             .get(start..offset)

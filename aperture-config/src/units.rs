@@ -26,12 +26,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut rest = s.strip_prefix('+').unwrap_or(s);
     let mut total: u128 = 0;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let (num, after) = rest.split_at(num_len);
         if num.is_empty() || num == "." || num.matches('.').count() > 1 {
             return Err(format!("invalid duration {s:?}"));
         }
-        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
         let nanos_per: u128 = match unit {
             "ns" => 1,
@@ -49,7 +53,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .ok_or_else(|| format!("invalid duration {s:?}"))?;
         rest = next;
     }
-    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs =
+        u64::try_from(total / 1_000_000_000).map_err(|_| format!("invalid duration {s:?}"))?;
     Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
 }
 
@@ -108,9 +113,14 @@ pub fn parse_size(size: &RawSize) -> Result<u64, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        u => return Err(format!("unknown size unit {u:?} in {s:?} (use KiB, MiB or GiB)")),
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} in {s:?} (use KiB, MiB or GiB)"
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 /// Nanodollars in one dollar.
@@ -118,7 +128,10 @@ pub const NANOS_PER_DOLLAR: i64 = 1_000_000_000;
 
 /// Parses `"$5.00"` into nanodollars (exact; at most 9 decimal places).
 pub fn parse_money(s: &str) -> Result<i64, String> {
-    let amount = s.trim().strip_prefix('$').ok_or_else(|| format!("{s:?} must start with \"$\""))?;
+    let amount = s
+        .trim()
+        .strip_prefix('$')
+        .ok_or_else(|| format!("{s:?} must start with \"$\""))?;
     let (int, frac) = amount.split_once('.').unwrap_or((amount, ""));
     if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("invalid amount {s:?}"));
@@ -146,7 +159,11 @@ pub fn format_money(nanos: i64) -> String {
     let whole = n / NANOS_PER_DOLLAR as u64;
     let frac = format!("{:09}", n % NANOS_PER_DOLLAR as u64);
     let frac = frac.trim_end_matches('0');
-    let frac = if frac.len() < 2 { format!("{frac:0<2}") } else { frac.to_string() };
+    let frac = if frac.len() < 2 {
+        format!("{frac:0<2}")
+    } else {
+        frac.to_string()
+    };
     format!("{sign}${whole}.{frac}")
 }
 
@@ -170,9 +187,16 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
         "day" | "d" => 86_400,
         "week" => 604_800,
         "month" => 2_592_000,
-        u => return Err(format!("unknown rate unit {u:?} (use min, hour, day, week or month)")),
+        u => {
+            return Err(format!(
+                "unknown rate unit {u:?} (use min, hour, day, week or month)"
+            ));
+        }
     };
-    Ok(Rate { nanodollars: parse_money(amount)?, per: Duration::from_secs(secs) })
+    Ok(Rate {
+        nanodollars: parse_money(amount)?,
+        per: Duration::from_secs(secs),
+    })
 }
 
 #[cfg(test)]
@@ -222,7 +246,10 @@ mod tests {
         assert_eq!(format_money(1), "$0.000000001");
         assert_eq!(
             parse_rate("$2.50/day"),
-            Ok(Rate { nanodollars: 2_500_000_000, per: Duration::from_secs(86_400) })
+            Ok(Rate {
+                nanodollars: 2_500_000_000,
+                per: Duration::from_secs(86_400)
+            })
         );
         assert!(parse_rate("$2.50/fortnight").is_err());
         assert!(parse_rate("$2.50").is_err());

@@ -93,7 +93,10 @@ impl Cidr {
                 .filter(|p| *p <= max)
                 .ok_or_else(|| format!("invalid CIDR {s:?}"))?,
         };
-        Ok(Self { addr: mask(addr, prefix), prefix })
+        Ok(Self {
+            addr: mask(addr, prefix),
+            prefix,
+        })
     }
 
     /// Whether `ip` is inside the network (IPv4-mapped IPv6 addresses count as IPv4).
@@ -158,7 +161,14 @@ mod tests {
         assert_eq!(h.name, "x-team");
         assert_eq!(h.value, "platform");
         assert!(HeaderLine::parse("X-Empty:").is_some());
-        for bad in ["no colon", ": v", "Bad Name: v", "X-A: a\r\nb", " X-A: v", "X-A: a\0"] {
+        for bad in [
+            "no colon",
+            ": v",
+            "Bad Name: v",
+            "X-A: a\r\nb",
+            " X-A: v",
+            "X-A: a\0",
+        ] {
             assert!(HeaderLine::parse(bad).is_none(), "{bad:?}");
         }
     }
@@ -171,8 +181,15 @@ mod tests {
         assert!(!c.contains("10.0.0.1".parse().unwrap()));
         let v6 = Cidr::parse("::1/128").unwrap();
         assert!(v6.contains("::1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        assert_eq!(Cidr::parse("10.1.2.3/24").unwrap().to_string(), "10.1.2.0/24");
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert_eq!(
+            Cidr::parse("10.1.2.3/24").unwrap().to_string(),
+            "10.1.2.0/24"
+        );
         for bad in ["10.0.0.0/33", "x/8", "10.0.0.0/", "::/129"] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }

@@ -16,8 +16,13 @@ fn comments_and_trailing_commas() {
 fn spans_point_at_keys_and_values() {
     let text = "{\n  \"key\": \"v\"\n}";
     let node = parse(text).unwrap();
-    let Kind::Object(members) = node.kind else { panic!("object") };
-    assert_eq!(&text[members[0].key_span.start..members[0].key_span.end], "\"key\"");
+    let Kind::Object(members) = node.kind else {
+        panic!("object")
+    };
+    assert_eq!(
+        &text[members[0].key_span.start..members[0].key_span.end],
+        "\"key\""
+    );
     let v = &members[0].value.span;
     assert_eq!(&text[v.start..v.end], "\"v\"");
 }
@@ -25,7 +30,9 @@ fn spans_point_at_keys_and_values() {
 #[test]
 fn duplicate_keys_are_kept_in_order() {
     let node = parse(r#"{"a": 1, "a": 2}"#).unwrap();
-    let Kind::Object(members) = node.kind else { panic!("object") };
+    let Kind::Object(members) = node.kind else {
+        panic!("object")
+    };
     assert_eq!(members.len(), 2);
     assert_eq!(node_value(&members[1].value), json!(2));
 }
@@ -36,31 +43,62 @@ fn node_value(n: &super::Node) -> Value {
 
 #[test]
 fn escapes_decode() {
-    assert_eq!(value(r#""a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00""#), json!("a\"\\/\u{8}\u{c}\n\r\t\u{e9}\u{1f600}"));
+    assert_eq!(
+        value(r#""a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00""#),
+        json!("a\"\\/\u{8}\u{c}\n\r\t\u{e9}\u{1f600}")
+    );
     assert_eq!(value(r#""\ud800x""#), json!("\u{fffd}x"));
 }
 
 #[test]
 fn rejects_json5_and_broken_input_with_offsets() {
     let cases = [
-        ("{'a': 1}", 1, "invalid character '\\'' looking for beginning of object key string"),
-        ("{\"a\": 1 \"b\": 2}", 8, "invalid character '\"' after object key:value pair"),
-        ("[1,,2]", 3, "invalid character ',' looking for beginning of value"),
+        (
+            "{'a': 1}",
+            1,
+            "invalid character '\\'' looking for beginning of object key string",
+        ),
+        (
+            "{\"a\": 1 \"b\": 2}",
+            8,
+            "invalid character '\"' after object key:value pair",
+        ),
+        (
+            "[1,,2]",
+            3,
+            "invalid character ',' looking for beginning of value",
+        ),
         ("{\"a\" 1}", 5, "invalid character '1' after object key"),
         ("[0x10]", 2, "invalid character 'x' after array element"),
-        ("{a: 1}", 1, "invalid character 'a' looking for beginning of object key string"),
+        (
+            "{a: 1}",
+            1,
+            "invalid character 'a' looking for beginning of object key string",
+        ),
         ("[1] 2", 4, "invalid character '2' after top-level value"),
         ("", 0, "unexpected end of JSON input"),
         ("{\"a\": tru}", 6, "invalid character 't' in literal"),
         ("/* open", 0, "unterminated block comment"),
         ("\"abc", 0, "unterminated string literal"),
         ("[01]", 2, "invalid character '1' after array element"),
-        ("[1.]", 3, "invalid character ']' after decimal point in numeric literal"),
-        ("[+1]", 1, "invalid character '+' looking for beginning of value"),
+        (
+            "[1.]",
+            3,
+            "invalid character ']' after decimal point in numeric literal",
+        ),
+        (
+            "[+1]",
+            1,
+            "invalid character '+' looking for beginning of value",
+        ),
     ];
     for (text, offset, message) in cases {
         let err = parse(text).expect_err(text);
-        assert_eq!((err.offset, err.message.as_str()), (offset, message), "input {text:?}");
+        assert_eq!(
+            (err.offset, err.message.as_str()),
+            (offset, message),
+            "input {text:?}"
+        );
     }
 }
 

@@ -160,7 +160,9 @@ pub struct RawIdentityHeaders {
 
 impl Default for RawIdentityHeaders {
     fn default() -> Self {
-        Self { trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()] }
+        Self {
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        }
     }
 }
 

@@ -55,7 +55,9 @@ impl<'de> Deserialize<'de> for RawGrantApp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut custom = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
         let aperture = match custom.remove(APERTURE_CAP) {
-            Some(v) if !v.is_null() => serde_json::from_value(v).map_err(serde::de::Error::custom)?,
+            Some(v) if !v.is_null() => {
+                serde_json::from_value(v).map_err(serde::de::Error::custom)?
+            }
             _ => Vec::new(),
         };
         Ok(Self { aperture, custom })

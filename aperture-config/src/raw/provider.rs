@@ -99,6 +99,10 @@ pub struct RawCostMapEntry {
 
 impl Default for RawCostMapEntry {
     fn default() -> Self {
-        Self { pattern: String::new(), price_as: String::new(), adjustment: 1.0 }
+        Self {
+            pattern: String::new(),
+            price_as: String::new(),
+            adjustment: 1.0,
+        }
     }
 }

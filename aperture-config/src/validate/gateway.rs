@@ -20,7 +20,10 @@ struct G<'a> {
 
 impl G<'_> {
     fn fail(&mut self, field: &str, detail: impl std::fmt::Display) {
-        self.ctx.error(&format!("/gateway/{}", field.replace('.', "/")), format!("gateway.{field}: {detail}"));
+        self.ctx.error(
+            &format!("/gateway/{}", field.replace('.', "/")),
+            format!("gateway.{field}: {detail}"),
+        );
     }
 
     fn duration(&mut self, field: &str, s: &str, default: Duration) -> Duration {
@@ -55,7 +58,13 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx) -> Gateway {
     for a in &addrs {
         match a.parse::<SocketAddr>() {
             Ok(addr) => listen.push(addr),
-            Err(_) => g.fail("listen", format!("invalid address {}: use IP:PORT such as \"127.0.0.1:8080\"", quote(a))),
+            Err(_) => g.fail(
+                "listen",
+                format!(
+                    "invalid address {}: use IP:PORT such as \"127.0.0.1:8080\"",
+                    quote(a)
+                ),
+            ),
         }
     }
 
@@ -75,26 +84,43 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx) -> Gateway {
     let upstream_proxy = if raw.upstream_proxy.is_empty() {
         None
     } else {
-        parse_http_url(&raw.upstream_proxy).map_err(|e| g.fail("upstream_proxy", e)).ok()
+        parse_http_url(&raw.upstream_proxy)
+            .map_err(|e| g.fail("upstream_proxy", e))
+            .ok()
     };
     let tls_roots = match raw.tls_roots.as_str() {
         "" | "webpki" => TlsRoots::Webpki,
         "native" | "system" => TlsRoots::Native,
         path => TlsRoots::File(PathBuf::from(path)),
     };
-    let shutdown_grace = g.duration("shutdown_grace", &raw.shutdown_grace, Duration::from_secs(30));
+    let shutdown_grace = g.duration(
+        "shutdown_grace",
+        &raw.shutdown_grace,
+        Duration::from_secs(30),
+    );
     let log_format = match raw.log_format.as_str() {
         "" | "text" => LogFormat::Text,
         "json" => LogFormat::Json,
         other => {
-            g.fail("log_format", format!("unknown format {}: use \"text\" or \"json\"", quote(other)));
+            g.fail(
+                "log_format",
+                format!("unknown format {}: use \"text\" or \"json\"", quote(other)),
+            );
             LogFormat::Text
         }
     };
     let capture = Capture {
-        max_body_bytes: g.size("capture.max_body_bytes", &raw.capture.max_body_bytes, 32 << 20),
+        max_body_bytes: g.size(
+            "capture.max_body_bytes",
+            &raw.capture.max_body_bytes,
+            32 << 20,
+        ),
         queue_capacity: usize::try_from(raw.capture.queue_capacity).unwrap_or(usize::MAX),
-        overflow_block: g.duration("capture.overflow_block", &raw.capture.overflow_block, Duration::from_millis(50)),
+        overflow_block: g.duration(
+            "capture.overflow_block",
+            &raw.capture.overflow_block,
+            Duration::from_millis(50),
+        ),
     };
     if capture.queue_capacity == 0 {
         g.fail("capture.queue_capacity", "must be greater than 0");
@@ -102,14 +128,22 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx) -> Gateway {
 
     let id = &raw.identity;
     let tailscale = if id.tailscale.enabled {
-        let cache_ttl = g.duration("identity.tailscale.cache_ttl", &id.tailscale.cache_ttl, Duration::from_secs(10));
+        let cache_ttl = g.duration(
+            "identity.tailscale.cache_ttl",
+            &id.tailscale.cache_ttl,
+            Duration::from_secs(10),
+        );
         if id.tailscale.socket.is_empty() {
-            g.fail("identity.tailscale.socket", "must not be empty when tailscale is enabled");
+            g.fail(
+                "identity.tailscale.socket",
+                "must not be empty when tailscale is enabled",
+            );
         }
         Some(TailscaleSource {
             socket: PathBuf::from(&id.tailscale.socket),
             cache_ttl,
-            tailnet_name: (!id.tailscale.tailnet_name.is_empty()).then(|| id.tailscale.tailnet_name.clone()),
+            tailnet_name: (!id.tailscale.tailnet_name.is_empty())
+                .then(|| id.tailscale.tailnet_name.clone()),
         })
     } else {
         None
@@ -139,7 +173,10 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx) -> Gateway {
         } else if !tags.is_empty() {
             tags.join(",")
         } else {
-            g.fail(&format!("{field}.login"), "login is required unless tags are given");
+            g.fail(
+                &format!("{field}.login"),
+                "login is required unless tags are given",
+            );
             continue;
         };
         static_table.push(StaticIdentity {

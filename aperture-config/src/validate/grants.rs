@@ -15,7 +15,11 @@ pub(super) fn validate(
     mcp_servers: &[String],
     ctx: &mut Ctx,
 ) -> Vec<Grant> {
-    let refs = Refs { raw, providers, mcp_servers };
+    let refs = Refs {
+        raw,
+        providers,
+        mcp_servers,
+    };
     let mut grants = Vec::new();
     for (i, g) in raw.grants.iter().enumerate() {
         let base = ptr(&["grants", &i.to_string(), "app", APERTURE_CAP]);
@@ -27,14 +31,21 @@ pub(super) fn validate(
             .map(|(j, c)| refs.capability(c, i, &format!("{base}/{j}"), ctx))
             .collect();
         grants.push(Grant {
-            src: g.src.iter().map(|s| src(s, &ptr(&["grants", &i.to_string(), "src"]), ctx)).collect(),
+            src: g
+                .src
+                .iter()
+                .map(|s| src(s, &ptr(&["grants", &i.to_string(), "src"]), ctx))
+                .collect(),
             capabilities,
             custom: g.app.custom.clone(),
             from_temp_grants: false,
         });
     }
     if !raw.temp_grants.is_empty() {
-        ctx.info("/temp_grants", "temp_grants is deprecated; it is loaded as grants");
+        ctx.info(
+            "/temp_grants",
+            "temp_grants is deprecated; it is loaded as grants",
+        );
     }
     for (i, t) in raw.temp_grants.iter().enumerate() {
         let base = ptr(&["temp_grants", &i.to_string(), "grants"]);
@@ -46,7 +57,11 @@ pub(super) fn validate(
             .map(|(j, c)| refs.capability(c, n, &format!("{base}/{j}"), ctx))
             .collect();
         grants.push(Grant {
-            src: t.src.iter().map(|s| src(s, &ptr(&["temp_grants", &i.to_string(), "src"]), ctx)).collect(),
+            src: t
+                .src
+                .iter()
+                .map(|s| src(s, &ptr(&["temp_grants", &i.to_string(), "src"]), ctx))
+                .collect(),
             capabilities,
             custom: BTreeMap::new(),
             from_temp_grants: true,
@@ -79,7 +94,13 @@ impl Refs<'_> {
             "admin" => Some(Role::Admin),
             "user" => Some(Role::User),
             other => {
-                ctx.warn(&format!("{at}/role"), format!("invalid role {}: must be \"admin\" or \"user\"", quote(other)));
+                ctx.warn(
+                    &format!("{at}/role"),
+                    format!(
+                        "invalid role {}: must be \"admin\" or \"user\"",
+                        quote(other)
+                    ),
+                );
                 None
             }
         };
@@ -103,7 +124,10 @@ impl Refs<'_> {
                     format!("grants[{gi}] grant {gi} quotas[{j}]: bucket ref {} has unsupported template {}", quote(&q.bucket), quote(t)),
                 );
             } else if !self.raw.quotas.contains_key(&q.bucket) {
-                ctx.warn(&qat, format!("quotas references undefined quota {}", quote(&q.bucket)));
+                ctx.warn(
+                    &qat,
+                    format!("quotas references undefined quota {}", quote(&q.bucket)),
+                );
             }
             // Kept either way: an unresolvable reference fails closed (429) at request time.
             quotas.push(q.bucket.clone());
@@ -113,17 +137,27 @@ impl Refs<'_> {
         for (j, h) in c.send_hooks.iter().enumerate() {
             let hat = format!("{at}/send_hooks/{j}");
             if !self.raw.hooks.contains_key(&h.name) {
-                ctx.warn(&format!("{hat}/name"), format!("send_hooks references undefined hook {}", quote(&h.name)));
+                ctx.warn(
+                    &format!("{hat}/name"),
+                    format!("send_hooks references undefined hook {}", quote(&h.name)),
+                );
                 continue;
             }
             let mut events = Vec::new();
             for (k, e) in h.events.iter().enumerate() {
                 match HookEvent::parse(e) {
                     Some(ev) => events.push(ev),
-                    None => ctx.warn(&format!("{hat}/events/{k}"), format!("unknown hook event {}", quote(e))),
+                    None => ctx.warn(
+                        &format!("{hat}/events/{k}"),
+                        format!("unknown hook event {}", quote(e)),
+                    ),
                 }
             }
-            send_hooks.push(SendHook { name: h.name.clone(), events, send: h.send.clone() });
+            send_hooks.push(SendHook {
+                name: h.name.clone(),
+                events,
+                send: h.send.clone(),
+            });
         }
 
         let mut add_headers = Vec::new();
@@ -132,7 +166,10 @@ impl Refs<'_> {
                 Some(h) => add_headers.push(h),
                 None => ctx.warn(
                     &format!("{at}/add_headers/{j}"),
-                    format!("add_headers entry {} must be in \"Header-Name: value\" format", quote(entry)),
+                    format!(
+                        "add_headers entry {} must be in \"Header-Name: value\" format",
+                        quote(entry)
+                    ),
                 ),
             }
         }
@@ -142,7 +179,10 @@ impl Refs<'_> {
             let trimmed = p.strip_prefix('/').unwrap_or(p);
             match ModelGlob::parse(trimmed) {
                 Ok(g) => cors_paths.push(g),
-                Err(detail) => ctx.warn(&format!("{at}/cors_paths/{j}"), format!("invalid pattern {}: {detail}", quote(p))),
+                Err(detail) => ctx.warn(
+                    &format!("{at}/cors_paths/{j}"),
+                    format!("invalid pattern {}: {detail}", quote(p)),
+                ),
             }
         }
 
@@ -150,8 +190,7 @@ impl Refs<'_> {
             let list = v.as_ref().map(OneOrMany::to_vec).unwrap_or_default();
             for p in &list {
                 let server = p.split('/').next().unwrap_or("");
-                let known = server.contains('*')
-                    || self.mcp_servers.iter().any(|s| s == server);
+                let known = server.contains('*') || self.mcp_servers.iter().any(|s| s == server);
                 if !known {
                     ctx.warn(
                         &format!("{at}/{field}"),
@@ -183,7 +222,11 @@ impl Refs<'_> {
             mcp_tools,
             mcp_resources,
             mcp_templates,
-            filterable_headers: c.filterable_headers.as_ref().map(OneOrMany::to_vec).unwrap_or_default(),
+            filterable_headers: c
+                .filterable_headers
+                .as_ref()
+                .map(OneOrMany::to_vec)
+                .unwrap_or_default(),
         }
     }
 
@@ -197,7 +240,11 @@ impl Refs<'_> {
             }
         };
         if let Some(first) = glob.first_segment() {
-            if !self.providers.keys().any(|id| glob.first_segment_matches(id)) {
+            if !self
+                .providers
+                .keys()
+                .any(|id| glob.first_segment_matches(id))
+            {
                 ctx.warn(
                     at,
                     format!("models pattern {} references provider {} which does not match any declared provider", quote(pattern), quote(first)),

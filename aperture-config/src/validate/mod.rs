@@ -20,7 +20,8 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn push(&mut self, severity: Severity, path: &str, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic::new(severity, path, message));
+        self.diagnostics
+            .push(Diagnostic::new(severity, path, message));
     }
 
     pub(crate) fn warn(&mut self, path: &str, message: impl Into<String>) {
@@ -38,7 +39,9 @@ impl Ctx {
 
 /// Builds a JSON pointer from reference tokens.
 pub(crate) fn ptr(tokens: &[&str]) -> String {
-    tokens.iter().fold(String::new(), |p, t| pointer_push(&p, t))
+    tokens
+        .iter()
+        .fold(String::new(), |p, t| pointer_push(&p, t))
 }
 
 /// Validates a substituted raw config.
@@ -66,7 +69,9 @@ pub(crate) fn validate(raw: &RawConfig, ctx: &mut Ctx) -> Config {
     }
     let has_admin = grants.iter().any(|g| {
         !g.src.is_empty()
-            && g.capabilities.iter().any(|c| c.role == Some(crate::config::Role::Admin))
+            && g.capabilities
+                .iter()
+                .any(|c| c.role == Some(crate::config::Role::Admin))
     });
     if !has_admin {
         ctx.warn(

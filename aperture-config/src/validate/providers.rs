@@ -23,7 +23,10 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
     let mut routable = true;
 
     if id.contains('/') {
-        ctx.warn(&at, format!("provider id {} must not contain \"/\"", quote(id)));
+        ctx.warn(
+            &at,
+            format!("provider id {} must not contain \"/\"", quote(id)),
+        );
         routable = false;
     }
 
@@ -35,7 +38,10 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
         match parse_http_url(p.baseurl.trim_end_matches('/')) {
             Ok(uri) => Some(uri),
             Err(e) => {
-                ctx.warn(&ptr(&["providers", id, "baseurl"]), format!("provider {id} has invalid baseurl: {e}"));
+                ctx.warn(
+                    &ptr(&["providers", id, "baseurl"]),
+                    format!("provider {id} has invalid baseurl: {e}"),
+                );
                 routable = false;
                 None
             }
@@ -45,7 +51,10 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
     let authorization = AuthHeader::parse(&p.authorization).unwrap_or_else(|| {
         ctx.warn(
             &ptr(&["providers", id, "authorization"]),
-            format!("provider {id} has invalid authorization type: {}", p.authorization),
+            format!(
+                "provider {id} has invalid authorization type: {}",
+                p.authorization
+            ),
         );
         routable = false;
         AuthHeader::Bearer
@@ -59,11 +68,17 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
         routable = false;
         AuthMode::Injected
     });
-    let needs_key = matches!(p.auth_mode.as_str(), "override" | "injected" | "passthrough-with-fallback");
+    let needs_key = matches!(
+        p.auth_mode.as_str(),
+        "override" | "injected" | "passthrough-with-fallback"
+    );
     if needs_key && p.apikey.is_empty() {
         ctx.warn(
             &ptr(&["providers", id, "auth_mode"]),
-            format!("provider {id}: auth_mode \"{}\" requires an apikey", p.auth_mode),
+            format!(
+                "provider {id}: auth_mode \"{}\" requires an apikey",
+                p.auth_mode
+            ),
         );
     }
 
@@ -85,7 +100,11 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
 
     let compatibility = compatibility(&p.compatibility);
     let cost_basis = if p.cost_basis.is_empty() {
-        if auto_cost_basis { CostBasis::infer(compatibility) } else { None }
+        if auto_cost_basis {
+            CostBasis::infer(compatibility)
+        } else {
+            None
+        }
     } else {
         CostBasis::parse(&p.cost_basis).or_else(|| {
             ctx.warn(
@@ -102,7 +121,10 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
             Some(h) => add_headers.push(h),
             None => ctx.warn(
                 &ptr(&["providers", id, "add_headers", &i.to_string()]),
-                format!("provider {id}: add_headers entry {} must be in \"Header-Name: value\" format", quote(entry)),
+                format!(
+                    "provider {id}: add_headers entry {} must be in \"Header-Name: value\" format",
+                    quote(entry)
+                ),
             ),
         }
     }
@@ -113,11 +135,17 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
         let pattern = match ShellGlob::parse(&e.pattern) {
             Ok(g) if !e.pattern.is_empty() => g,
             Ok(_) => {
-                ctx.warn(&at, format!("invalid pattern {}: empty pattern", quote(&e.pattern)));
+                ctx.warn(
+                    &at,
+                    format!("invalid pattern {}: empty pattern", quote(&e.pattern)),
+                );
                 continue;
             }
             Err(detail) => {
-                ctx.warn(&at, format!("invalid pattern {}: {detail}", quote(&e.pattern)));
+                ctx.warn(
+                    &at,
+                    format!("invalid pattern {}: {detail}", quote(&e.pattern)),
+                );
                 continue;
             }
         };
@@ -128,7 +156,11 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
             );
             continue;
         }
-        model_cost_map.push(CostAlias { pattern, price_as: e.price_as.clone(), adjustment: e.adjustment });
+        model_cost_map.push(CostAlias {
+            pattern,
+            price_as: e.price_as.clone(),
+            adjustment: e.adjustment,
+        });
     }
 
     Provider {
@@ -138,7 +170,11 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
         apikey,
         authorization,
         auth_mode,
-        name: if p.name.is_empty() { id.to_string() } else { p.name.clone() },
+        name: if p.name.is_empty() {
+            id.to_string()
+        } else {
+            p.name.clone()
+        },
         description: p.description.clone(),
         compatibility,
         cost_basis,
@@ -162,14 +198,19 @@ pub(crate) fn compatibility(raw: &RawCompatibility) -> Compatibility {
         (BedrockConverse, raw.bedrock_converse),
         (GoogleGenerateContent, raw.google_generate_content),
         (GoogleRawPredict, raw.google_raw_predict),
-        (ExperimentalGeminiCliVertexCompat, raw.experimental_gemini_cli_vertex_compat),
+        (
+            ExperimentalGeminiCliVertexCompat,
+            raw.experimental_gemini_cli_vertex_compat,
+        ),
     ];
     let mut c = Compatibility::default();
     for (flag, v) in explicit {
         c.set(flag, v.unwrap_or(false));
     }
     if raw.openai_chat.is_none() {
-        let other_on = explicit.iter().any(|(f, v)| *f != OpenaiChat && *v == Some(true));
+        let other_on = explicit
+            .iter()
+            .any(|(f, v)| *f != OpenaiChat && *v == Some(true));
         c.set(OpenaiChat, !other_on);
     }
     c

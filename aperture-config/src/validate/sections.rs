@@ -40,23 +40,47 @@ pub(super) fn quotas(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Quota> 
                 let t = unsupported_template(name).unwrap_or_default();
                 ctx.warn(
                     &at,
-                    format!("quota {}: quota name {} has unsupported template {} after colon", quote(name), quote(name), quote(t)),
+                    format!(
+                        "quota {}: quota name {} has unsupported template {} after colon",
+                        quote(name),
+                        quote(name),
+                        quote(t)
+                    ),
                 );
                 None
             }
         };
-        let capacity = parse_money(&q.capacity)
-            .map_err(|e| ctx.error(&format!("{at}/capacity"), format!("quota {name}: invalid capacity: {e}")));
-        let rate = parse_rate(&q.rate)
-            .map_err(|e| ctx.error(&format!("{at}/rate"), format!("quota {name}: invalid rate: {e}")));
+        let capacity = parse_money(&q.capacity).map_err(|e| {
+            ctx.error(
+                &format!("{at}/capacity"),
+                format!("quota {name}: invalid capacity: {e}"),
+            )
+        });
+        let rate = parse_rate(&q.rate).map_err(|e| {
+            ctx.error(
+                &format!("{at}/rate"),
+                format!("quota {name}: invalid rate: {e}"),
+            )
+        });
         if !matches!(q.on_exceed.as_str(), "" | "reject") {
             ctx.error(
                 &format!("{at}/on_exceed"),
-                format!("quota {name}: unsupported on_exceed {}: only \"reject\" is supported", quote(&q.on_exceed)),
+                format!(
+                    "quota {name}: unsupported on_exceed {}: only \"reject\" is supported",
+                    quote(&q.on_exceed)
+                ),
             );
         }
         if let (Ok(capacity), Ok(rate)) = (capacity, rate) {
-            out.insert(name.clone(), Quota { name: name.clone(), capacity, rate, template });
+            out.insert(
+                name.clone(),
+                Quota {
+                    name: name.clone(),
+                    capacity,
+                    rate,
+                    template,
+                },
+            );
         }
     }
     out
@@ -75,7 +99,10 @@ pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Hook> {
                 Err(_) => {
                     ctx.warn(
                         &format!("{at}/url"),
-                        format!("hook {name} has invalid URL scheme (must be http:// or https://): {}", h.url),
+                        format!(
+                            "hook {name} has invalid URL scheme (must be http:// or https://): {}",
+                            h.url
+                        ),
                     );
                     None
                 }
@@ -84,7 +111,10 @@ pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Hook> {
         let authorization = AuthHeader::parse(&h.authorization).unwrap_or_else(|| {
             ctx.warn(
                 &format!("{at}/authorization"),
-                format!("hook {name} has invalid authorization type: {}", h.authorization),
+                format!(
+                    "hook {name} has invalid authorization type: {}",
+                    h.authorization
+                ),
             );
             AuthHeader::Bearer
         });
@@ -94,7 +124,10 @@ pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Hook> {
             match parse_duration(&h.timeout) {
                 Ok(d) => (!d.is_zero()).then_some(d),
                 Err(e) => {
-                    ctx.warn(&format!("{at}/timeout"), format!("hook {name}: invalid timeout: {e}"));
+                    ctx.warn(
+                        &format!("{at}/timeout"),
+                        format!("hook {name}: invalid timeout: {e}"),
+                    );
                     Some(Duration::from_secs(5))
                 }
             }
@@ -140,7 +173,10 @@ pub(super) fn database(raw: &RawConfig, ctx: &mut Ctx) -> Database {
             _ => {
                 ctx.error(
                     "/database/retention/duration",
-                    format!("database.retention.duration {}: must be 0 or between 1h and 3650d", quote(d)),
+                    format!(
+                        "database.retention.duration {}: must be 0 or between 1h and 3650d",
+                        quote(d)
+                    ),
                 );
                 Retention::Forever
             }
@@ -153,7 +189,10 @@ pub(super) fn database(raw: &RawConfig, ctx: &mut Ctx) -> Database {
             "tools" => purge_tools = true,
             other => ctx.warn(
                 &format!("/database/retention/purge/{i}"),
-                format!("database.retention.purge: unknown value {}: use \"captures\" or \"tools\"", quote(other)),
+                format!(
+                    "database.retention.purge: unknown value {}: use \"captures\" or \"tools\"",
+                    quote(other)
+                ),
             ),
         }
     }
@@ -163,18 +202,33 @@ pub(super) fn database(raw: &RawConfig, ctx: &mut Ctx) -> Database {
             Ok(name) => {
                 let credential = matches!(
                     name.as_str(),
-                    "authorization" | "proxy-authorization" | "x-api-key" | "x-goog-api-key" | "api-key" | "cookie" | "set-cookie"
+                    "authorization"
+                        | "proxy-authorization"
+                        | "x-api-key"
+                        | "x-goog-api-key"
+                        | "api-key"
+                        | "cookie"
+                        | "set-cookie"
                 );
-                filterable_headers.push(FilterableHeader { name, redact_values: h.redact_values || credential });
+                filterable_headers.push(FilterableHeader {
+                    name,
+                    redact_values: h.redact_values || credential,
+                });
             }
             Err(_) => ctx.warn(
                 &format!("/database/headers/filterable/{i}/name"),
-                format!("database.headers.filterable: invalid header name {}", quote(&h.name)),
+                format!(
+                    "database.headers.filterable: invalid header name {}",
+                    quote(&h.name)
+                ),
             ),
         }
     }
     if db.keep_encrypted_blobs {
-        ctx.info("/database/keep_encrypted_blobs", "database.keep_encrypted_blobs is ignored");
+        ctx.info(
+            "/database/keep_encrypted_blobs",
+            "database.keep_encrypted_blobs is ignored",
+        );
     }
     Database {
         retention,
@@ -186,11 +240,19 @@ pub(super) fn database(raw: &RawConfig, ctx: &mut Ctx) -> Database {
 }
 
 pub(super) fn exporters(raw: &RawConfig, ctx: &mut Ctx) -> Exporters {
-    let Some(s3) = &raw.exporters.s3 else { return Exporters::default() };
+    let Some(s3) = &raw.exporters.s3 else {
+        return Exporters::default();
+    };
     if s3.prefix.ends_with('/') {
-        ctx.warn("/exporters/s3/prefix", "exporters.s3.prefix must not end with a slash");
+        ctx.warn(
+            "/exporters/s3/prefix",
+            "exporters.s3.prefix must not end with a slash",
+        );
     }
-    ctx.info("/exporters/s3", "exporters.s3 is accepted but export is not implemented yet");
+    ctx.info(
+        "/exporters/s3",
+        "exporters.s3 is accepted but export is not implemented yet",
+    );
     Exporters {
         s3: Some(S3Exporter {
             endpoint: s3.endpoint.clone(),
@@ -207,13 +269,25 @@ pub(super) fn exporters(raw: &RawConfig, ctx: &mut Ctx) -> Exporters {
 
 /// Quotas and hooks are validated now and enforced in phase 2: say so when grants use them.
 pub(super) fn phase_two_notice(raw: &RawConfig, grants: &[Grant], ctx: &mut Ctx) {
-    let uses_quotas = grants.iter().flat_map(|g| &g.capabilities).any(|c| !c.quotas.is_empty());
-    let uses_hooks = grants.iter().flat_map(|g| &g.capabilities).any(|c| !c.send_hooks.is_empty());
+    let uses_quotas = grants
+        .iter()
+        .flat_map(|g| &g.capabilities)
+        .any(|c| !c.quotas.is_empty());
+    let uses_hooks = grants
+        .iter()
+        .flat_map(|g| &g.capabilities)
+        .any(|c| !c.send_hooks.is_empty());
     if uses_quotas {
-        ctx.info("/quotas", "grants reference quotas, which are not enforced yet (phase 2)");
+        ctx.info(
+            "/quotas",
+            "grants reference quotas, which are not enforced yet (phase 2)",
+        );
     }
     if uses_hooks {
-        ctx.info("/hooks", "grants reference hooks, which are not called yet (phase 2)");
+        ctx.info(
+            "/hooks",
+            "grants reference hooks, which are not called yet (phase 2)",
+        );
     }
     for key in ["mcp", "connectors", "chat_models"] {
         let v = match key {
@@ -222,7 +296,10 @@ pub(super) fn phase_two_notice(raw: &RawConfig, grants: &[Grant], ctx: &mut Ctx)
             _ => &raw.chat_models,
         };
         if !v.is_null() {
-            ctx.info(&format!("/{key}"), format!("{key} is accepted but not implemented yet"));
+            ctx.info(
+                &format!("/{key}"),
+                format!("{key} is accepted but not implemented yet"),
+            );
         }
     }
 }
