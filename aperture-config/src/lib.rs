@@ -60,3 +60,8 @@ pub use units::{
     parse_size,
 };
 pub use values::{Cidr, HeaderLine, Secret, parse_http_url};
+
+/// The built-in starter config (HuJSON), served by `aperture serve` when no config file exists
+/// and written out for editing: Anthropic and OpenAI providers in passthrough mode, and a grant
+/// giving `(loopback)` the admin and user roles and every model.
+pub const STARTER_CONFIG: &str = include_str!("../starter.json");
