@@ -23,7 +23,11 @@ fn main() -> std::process::ExitCode {
         Some(config) => {
             for (id, p) in &config.providers {
                 let flags: Vec<_> = p.compatibility.enabled().map(|f| f.name()).collect();
-                println!("provider {id}: {} models, {:?}, endpoints {flags:?}", p.models.len(), p.auth_mode);
+                println!(
+                    "provider {id}: {} models, {:?}, endpoints {flags:?}",
+                    p.models.len(),
+                    p.auth_mode
+                );
             }
             println!("{} grants", config.grants.len());
             std::process::ExitCode::SUCCESS

@@ -1,5 +1,7 @@
 //! docs/configuration.md documents every key of the schema, with the schema's defaults.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
 use serde_json::Value;
 
 /// Every documented key path of the schema with its default, if the schema gives one.
@@ -19,7 +21,13 @@ fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
     }
 }
 
-fn walk(root: &Value, s: &Value, prefix: &str, out: &mut Vec<(String, Option<Value>)>, depth: usize) {
+fn walk(
+    root: &Value,
+    s: &Value,
+    prefix: &str,
+    out: &mut Vec<(String, Option<Value>)>,
+    depth: usize,
+) {
     assert!(depth < 12);
     if let Some(name) = s.get("$ref").and_then(Value::as_str) {
         if name.ends_with("/RawCapability") && prefix != "capability" {
@@ -32,7 +40,9 @@ fn walk(root: &Value, s: &Value, prefix: &str, out: &mut Vec<(String, Option<Val
     let s = resolve(root, s);
     if let Some(alts) = s.get("anyOf").and_then(Value::as_array) {
         for a in alts {
-            if resolve(root, a).get("properties").is_some() || resolve(root, a).get("items").is_some() {
+            if resolve(root, a).get("properties").is_some()
+                || resolve(root, a).get("items").is_some()
+            {
                 walk(root, a, prefix, out, depth + 1);
             }
         }
@@ -40,7 +50,11 @@ fn walk(root: &Value, s: &Value, prefix: &str, out: &mut Vec<(String, Option<Val
     }
     if let Some(props) = s.get("properties").and_then(Value::as_object) {
         for (k, v) in props {
-            let key = if k.contains('.') || k.contains('/') { format!("[\"{k}\"]") } else { k.clone() };
+            let key = if k.contains('.') || k.contains('/') {
+                format!("[\"{k}\"]")
+            } else {
+                k.clone()
+            };
             let path = if prefix.is_empty() {
                 key
             } else if key.starts_with('[') {
@@ -62,7 +76,11 @@ fn walk(root: &Value, s: &Value, prefix: &str, out: &mut Vec<(String, Option<Val
 
 #[test]
 fn every_key_is_documented_with_its_default() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/configuration.md"
+    ))
+    .unwrap();
     let rows: Vec<Vec<&str>> = doc
         .lines()
         .filter(|l| l.starts_with("| `"))
@@ -80,8 +98,16 @@ fn every_key_is_documented_with_its_default() {
             let cell = row.get(2).copied().unwrap_or("");
             let documented = cell.trim_matches('`');
             let parsed: Option<Value> = serde_json::from_str(documented).ok();
-            assert_eq!(parsed.as_ref(), Some(&default), "default of {path}: doc says {cell}");
+            assert_eq!(
+                parsed.as_ref(),
+                Some(&default),
+                "default of {path}: doc says {cell}"
+            );
         }
     }
-    assert!(missing.is_empty(), "undocumented keys in docs/configuration.md:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "undocumented keys in docs/configuration.md:\n{}",
+        missing.join("\n")
+    );
 }

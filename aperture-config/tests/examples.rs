@@ -1,5 +1,7 @@
 //! Every config example we ship or document validates.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
 use std::path::{Path, PathBuf};
 
 use aperture_config::{Loader, Mode, Severity};

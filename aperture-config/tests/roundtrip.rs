@@ -1,6 +1,8 @@
 //! Property tests over whole configs: a generated raw config survives serialise → load
 //! unchanged, the JSON schema and the loader agree on it, and no input panics the loader.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
 use std::collections::BTreeMap;
 
 use aperture_config::raw::*;

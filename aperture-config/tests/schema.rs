@@ -1,5 +1,7 @@
 //! The checked-in JSON schema matches the types, and the schema agrees with the validator.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
 use aperture_config::{Mode, load_str};
 
 #[test]

@@ -1,5 +1,7 @@
 //! The `aperture` binary as a user runs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -57,14 +59,24 @@ fn warnings_print_like_a_compiler_and_fail_only_in_strict_mode() {
 #[test]
 fn json_format() {
     let path = temp_file("json", BASURL);
-    let o = aperture(&["config", "validate", "--strict", "--format", "json", path.to_str().unwrap()]);
+    let o = aperture(&[
+        "config",
+        "validate",
+        "--strict",
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
     assert_eq!(v["Valid"], false);
     let d = &v["diagnostics"][0];
     assert_eq!(d["severity"], "error");
     assert_eq!(d["path"], "/providers/openai/basurl");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(4), Some(7)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(4), Some(7))
+    );
     assert_eq!(d["message"], "unknown config key \"basurl\"");
 }
 
@@ -74,9 +86,18 @@ fn errors_exit_1_with_position() {
     let p = path.to_str().unwrap();
     let o = aperture(&["config", "validate", p]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).starts_with(&format!("{p}:2:17: error: invalid config: invalid character ','")), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with(&format!(
+            "{p}:2:17: error: invalid config: invalid character ','"
+        )),
+        "{}",
+        stdout(&o)
+    );
 
-    let path = temp_file("macro", r#"{"providers": {"o": {"baseurl": "https://x", "models": ["m"], "apikey": "${OPENAI_KEY}"}}}"#);
+    let path = temp_file(
+        "macro",
+        r#"{"providers": {"o": {"baseurl": "https://x", "models": ["m"], "apikey": "${OPENAI_KEY}"}}}"#,
+    );
     let o = aperture(&["config", "validate", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("error: unsubstituted macros: [OPENAI_KEY]"));
@@ -93,7 +114,11 @@ fn unreadable_file_exits_2_with_path_and_os_error() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [&["config", "validate"][..], &["config", "validate", "--format", "xml", "f"], &["frobnicate"]] {
+    for args in [
+        &["config", "validate"][..],
+        &["config", "validate", "--format", "xml", "f"],
+        &["frobnicate"],
+    ] {
         let o = aperture(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&o.stderr).contains("usage:"));
@@ -128,7 +153,13 @@ fn every_example_config_validates_strictly() {
             .env("GEMINI_API_KEY", "k")
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(0), "{}: {}", path.display(), stdout(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            stdout(&o)
+        );
         n += 1;
     }
     assert!(n >= 3);
@@ -137,5 +168,8 @@ fn every_example_config_validates_strictly() {
 #[test]
 fn version() {
     let o = aperture(&["version"]);
-    assert_eq!(stdout(&o), format!("aperture {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&o),
+        format!("aperture {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -35,8 +35,13 @@ fn main() {
     println!("| config | size | median load |");
     println!("|---|---|---|");
     bench("starter", aperture_config::STARTER_CONFIG);
-    for name in ["team.hujson", "aperture-compatible.hujson", "subscriptions.hujson"] {
-        let text = std::fs::read_to_string(format!("{root}/docs/examples/{name}")).unwrap_or_default();
+    for name in [
+        "team.hujson",
+        "aperture-compatible.hujson",
+        "subscriptions.hujson",
+    ] {
+        let text =
+            std::fs::read_to_string(format!("{root}/docs/examples/{name}")).unwrap_or_default();
         bench(name, &text);
     }
     // A large generated config: 200 providers with 20 models each, 200 grants.

@@ -1,6 +1,7 @@
 //! The `aperture` command line.
 //!
 //! ```text
+//! aperture serve [--config PATH] [--listen ADDR]
 //! aperture config validate [--strict] [--format text|json] FILE
 //! aperture config schema
 //! aperture version
@@ -14,7 +15,10 @@ use std::process::ExitCode;
 
 use aperture_config::{Loader, Mode};
 
+mod serve_cmd;
+
 const USAGE: &str = "usage:
+  aperture serve [--config PATH] [--listen ADDR]
   aperture config validate [--strict] [--format text|json] FILE
   aperture config schema
   aperture version
@@ -33,6 +37,7 @@ pub fn run(args: Vec<String>) -> ExitCode {
 pub fn dispatch(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
+        ["serve", rest @ ..] => crate::cli::serve_cmd::run(rest, out, err),
         ["config", "validate", rest @ ..] => validate(rest, out, err),
         ["config", "schema"] => {
             let _ = out.write_all(aperture_config::schema_json().as_bytes());
@@ -50,7 +55,7 @@ pub fn dispatch(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8
     }
 }
 
-fn usage(err: &mut dyn Write, problem: &str) -> u8 {
+pub(crate) fn usage(err: &mut dyn Write, problem: &str) -> u8 {
     let _ = write!(err, "aperture: {problem}\n{USAGE}");
     2
 }

@@ -1,0 +1,124 @@
+//! `aperture serve [--config PATH] [--listen ADDR]`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aperture_config::{Loader, Mode, STARTER_CONFIG, Severity};
+
+use super::usage;
+
+/// Parses the flags, loads the config and serves until SIGINT or SIGTERM.
+pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let mut config_path: Option<PathBuf> = None;
+    let mut listen: Option<SocketAddr> = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match *arg {
+            "--config" => match it.next() {
+                Some(p) => config_path = Some(PathBuf::from(p)),
+                None => return usage(err, "--config needs a PATH"),
+            },
+            "--listen" => match it.next().map(|a| a.parse::<SocketAddr>()) {
+                Some(Ok(a)) => listen = Some(a),
+                _ => return usage(err, "--listen needs an address such as 127.0.0.1:8080"),
+            },
+            a => return usage(err, &format!("unknown argument {a}")),
+        }
+    }
+    let path = config_path
+        .or_else(|| std::env::var_os("APERTURE_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("aperture.json"));
+    let shown = path.display().to_string();
+
+    let loaded = if path.exists() {
+        match Loader::new().mode(Mode::Load).load_file(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = writeln!(err, "aperture: {e}");
+                return 2;
+            }
+        }
+    } else {
+        let written = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, STARTER_CONFIG));
+        match written {
+            Ok(()) => {
+                let _ = writeln!(
+                    err,
+                    "aperture: no config at {shown}: wrote the starter config there"
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "aperture: no config at {shown} and cannot write one ({e}): serving the starter config"
+                );
+            }
+        }
+        Loader::new().mode(Mode::Load).load_str(STARTER_CONFIG)
+    };
+    for d in loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity != Severity::Info)
+    {
+        let _ = writeln!(err, "{}", d.render(&shown));
+    }
+    let Some(config) = loaded.config else {
+        let _ = writeln!(err, "aperture: {shown} has errors; not starting");
+        return 1;
+    };
+    let config = Arc::new(config);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "aperture: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let addrs = crate::listen_addrs(&config, listen);
+    runtime.block_on(async {
+        let mut listeners = Vec::new();
+        for addr in addrs {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    let _ = writeln!(err, "aperture: cannot listen on {addr}: {e}");
+                    return 1;
+                }
+            }
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        for l in listeners {
+            if let Ok(a) = l.local_addr() {
+                let _ = writeln!(out, "listening on {a}");
+            }
+            let mut stop = stop_rx.clone();
+            let config = config.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = crate::serve(l, config, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            }));
+        }
+        let _ = out.flush();
+        crate::shutdown_signal().await;
+        let _ = writeln!(err, "aperture: shutting down");
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        0
+    })
+}

@@ -1,0 +1,144 @@
+//! `aperture serve` and `aperture_server::serve` on real sockets.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+/// One HTTP/1.1 request over a fresh connection; returns the status line and the body.
+fn get(addr: &str, method: &str, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.lines().next().unwrap_or_default().to_string();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_paths_answer_without_identity() {
+    let config = aperture_config::load_str(aperture_config::STARTER_CONFIG, Default::default())
+        .config
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(aperture_server::serve(listener, Arc::new(config), async {
+        let _ = stop_rx.await;
+    }));
+
+    let a = addr.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            get(&a, "GET", "/"),
+            get(&a, "GET", "/healthz"),
+            get(&a, "HEAD", "/api/hello"),
+            get(&a, "GET", "/nope"),
+            get(&a, "POST", "/healthz"),
+            get(&a, "POST", "/v1/messages"),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers[0], ("HTTP/1.1 200 OK".into(), "aperture ok".into()));
+    assert_eq!(
+        answers[1],
+        ("HTTP/1.1 200 OK".into(), r#"{"status":"ok"}"#.into())
+    );
+    assert_eq!(answers[2].0, "HTTP/1.1 200 OK");
+    assert_eq!(
+        answers[3],
+        (
+            "HTTP/1.1 404 Not Found".into(),
+            r#"{"error":"not found"}"#.into()
+        )
+    );
+    assert_eq!(answers[4].0, "HTTP/1.1 405 Method Not Allowed");
+    assert_eq!(answers[5].0, "HTTP/1.1 501 Not Implemented");
+
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    // After shutdown nothing listens any more.
+    assert!(TcpStream::connect(&addr).is_err());
+}
+
+#[test]
+fn serve_writes_the_starter_config_and_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("aperture-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = dir.join("conf/aperture.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aperture"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("ready line")
+        .to_string();
+
+    assert_eq!(get(&addr, "GET", "/healthz").0, "HTTP/1.1 200 OK");
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(written, aperture_config::STARTER_CONFIG);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wrote the starter config"), "{err}");
+}
+
+#[test]
+fn serve_refuses_a_config_with_errors() {
+    let dir = std::env::temp_dir().join(format!("aperture-serve-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("aperture.json");
+    std::fs::write(
+        &config,
+        r#"{"providers": {"p": {"baseurl": "${APERTURE_TEST_UNSET_VAR}"}}}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aperture"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("APERTURE_TEST_UNSET_VAR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: unsubstituted macros: [APERTURE_TEST_UNSET_VAR]"),
+        "{err}"
+    );
+}
