@@ -231,7 +231,7 @@ impl<'e> Loader<'e> {
                 return (None, None, Vec::new());
             }
         };
-        let mut resolved = value;
+        let mut resolved = value.clone();
         let mut missing = Vec::new();
         let mut substituted = Vec::new();
         substitute_value(&mut resolved, "", self.env, &mut missing, &mut substituted);
@@ -261,7 +261,11 @@ impl<'e> Loader<'e> {
                 format!("unsubstituted macros: [{}]", names.join(" ")),
             ));
         }
-        let mut ctx = Ctx::default();
+        let mut ctx = Ctx {
+            unsubstituted: Some(&value),
+            substituted: substituted.iter().map(String::as_str).collect(),
+            ..Ctx::default()
+        };
         let config = validate::validate(&resolved, &mut ctx);
         diagnostics.extend(ctx.diagnostics);
         (Some(config), Some(raw), substituted)

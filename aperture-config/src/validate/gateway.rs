@@ -14,11 +14,11 @@ use crate::raw::{RawGateway, RawSize};
 use crate::units::{parse_duration, parse_size};
 use crate::values::{Cidr, parse_http_url};
 
-struct G<'a> {
-    ctx: &'a mut Ctx,
+struct G<'a, 'b> {
+    ctx: &'a mut Ctx<'b>,
 }
 
-impl G<'_> {
+impl G<'_, '_> {
     fn fail(&mut self, field: &str, detail: impl std::fmt::Display) {
         self.ctx.error(
             &format!("/gateway/{}", field.replace('.', "/")),
@@ -47,7 +47,7 @@ impl G<'_> {
     }
 }
 
-pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx) -> Gateway {
+pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx<'_>) -> Gateway {
     let mut g = G { ctx };
 
     let mut listen = Vec::new();

@@ -7,13 +7,12 @@ use crate::config::{Capability, Grant, GrantSrc, HookEvent, Provider, Role, Send
 use crate::glob::ModelGlob;
 use crate::lenient::quote;
 use crate::raw::{APERTURE_CAP, OneOrMany, RawCapability, RawConfig};
-use crate::values::HeaderLine;
 
 pub(super) fn validate(
     raw: &RawConfig,
     providers: &BTreeMap<String, Provider>,
     mcp_servers: &[String],
-    ctx: &mut Ctx,
+    ctx: &mut Ctx<'_>,
 ) -> Vec<Grant> {
     let refs = Refs {
         raw,
@@ -70,7 +69,7 @@ pub(super) fn validate(
     grants
 }
 
-fn src(s: &str, at: &str, ctx: &mut Ctx) -> GrantSrc {
+fn src(s: &str, at: &str, ctx: &mut Ctx<'_>) -> GrantSrc {
     match s {
         "*" => GrantSrc::Everyone,
         "tagged-devices" => {
@@ -88,7 +87,7 @@ struct Refs<'a> {
 }
 
 impl Refs<'_> {
-    fn capability(&self, c: &RawCapability, gi: usize, at: &str, ctx: &mut Ctx) -> Capability {
+    fn capability(&self, c: &RawCapability, gi: usize, at: &str, ctx: &mut Ctx<'_>) -> Capability {
         let role = match c.role.as_str() {
             "" => None,
             "admin" => Some(Role::Admin),
@@ -160,19 +159,8 @@ impl Refs<'_> {
             });
         }
 
-        let mut add_headers = Vec::new();
-        for (j, entry) in c.add_headers.iter().enumerate() {
-            match HeaderLine::parse(entry) {
-                Some(h) => add_headers.push(h),
-                None => ctx.warn(
-                    &format!("{at}/add_headers/{j}"),
-                    format!(
-                        "add_headers entry {} must be in \"Header-Name: value\" format",
-                        quote(entry)
-                    ),
-                ),
-            }
-        }
+        let add_headers =
+            super::header_lines(&c.add_headers, &format!("{at}/add_headers"), "", ctx);
 
         let mut cors_paths = Vec::new();
         for (j, p) in c.cors_paths.iter().enumerate() {
@@ -231,7 +219,7 @@ impl Refs<'_> {
     }
 
     /// Compiles a model glob and checks that its provider part can match a declared provider.
-    fn model_glob(&self, pattern: &str, at: &str, ctx: &mut Ctx) -> Option<ModelGlob> {
+    fn model_glob(&self, pattern: &str, at: &str, ctx: &mut Ctx<'_>) -> Option<ModelGlob> {
         let glob = match ModelGlob::parse(pattern) {
             Ok(g) => g,
             Err(detail) => {

@@ -8,17 +8,41 @@ mod grants;
 mod providers;
 mod sections;
 
+use std::collections::HashSet;
+
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Severity, pointer_push};
 use crate::raw::RawConfig;
 
-/// Collects diagnostics during validation.
+/// Collects diagnostics during validation, and knows which values came from `${VAR}`.
 #[derive(Debug, Default)]
-pub(crate) struct Ctx {
+pub(crate) struct Ctx<'a> {
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// The document before substitution, to show `${VAR}` instead of a resolved value.
+    pub(crate) unsubstituted: Option<&'a serde_json::Value>,
+    /// Pointers of string values that held `${VAR}` references.
+    pub(crate) substituted: HashSet<&'a str>,
 }
 
-impl Ctx {
+impl Ctx<'_> {
+    /// Whether the string at `path` came from the environment (and may be a secret).
+    pub(crate) fn came_from_env(&self, path: &str) -> bool {
+        self.substituted.contains(path)
+    }
+
+    /// The value at `path` as messages may show it: as written in the file when it came from
+    /// the environment, so that a resolved secret never reaches a diagnostic.
+    pub(crate) fn shown(&self, path: &str, resolved: &str) -> String {
+        if self.came_from_env(path) {
+            self.unsubstituted
+                .and_then(|v| v.pointer(path))
+                .and_then(|v| v.as_str())
+                .map_or_else(|| "[from environment]".to_string(), str::to_string)
+        } else {
+            resolved.to_string()
+        }
+    }
+
     pub(crate) fn push(&mut self, severity: Severity, path: &str, message: impl Into<String>) {
         self.diagnostics
             .push(Diagnostic::new(severity, path, message));
@@ -37,6 +61,37 @@ impl Ctx {
     }
 }
 
+/// Parses `add_headers` entries at `base` (a pointer to the array). Bad entries are warnings
+/// (`{prefix}add_headers entry "…" must be in "Header-Name: value" format`) and skipped; values
+/// from `${VAR}` are marked sensitive and never shown resolved.
+pub(crate) fn header_lines(
+    entries: &[String],
+    base: &str,
+    prefix: &str,
+    ctx: &mut Ctx<'_>,
+) -> Vec<crate::values::HeaderLine> {
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = pointer_push(base, &i.to_string());
+        match crate::values::HeaderLine::parse(entry) {
+            Some(mut h) => {
+                h.value.set_sensitive(ctx.came_from_env(&at));
+                out.push(h);
+            }
+            None => {
+                let shown = crate::lenient::quote(&ctx.shown(&at, entry));
+                ctx.warn(
+                    &at,
+                    format!(
+                        "{prefix}add_headers entry {shown} must be in \"Header-Name: value\" format"
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Builds a JSON pointer from reference tokens.
 pub(crate) fn ptr(tokens: &[&str]) -> String {
     tokens
@@ -45,7 +100,7 @@ pub(crate) fn ptr(tokens: &[&str]) -> String {
 }
 
 /// Validates a substituted raw config.
-pub(crate) fn validate(raw: &RawConfig, ctx: &mut Ctx) -> Config {
+pub(crate) fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
     let providers = providers::validate(raw, ctx);
     let mcp_servers = sections::mcp_servers(&raw.mcp);
     let grants = grants::validate(raw, &providers, &mcp_servers, ctx);

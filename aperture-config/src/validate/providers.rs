@@ -9,16 +9,16 @@ use crate::config::{
 use crate::glob::ShellGlob;
 use crate::lenient::quote;
 use crate::raw::{RawCompatibility, RawConfig, RawProvider};
-use crate::values::{HeaderLine, Secret, parse_http_url};
+use crate::values::{Secret, parse_http_url};
 
-pub(super) fn validate(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Provider> {
+pub(super) fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> BTreeMap<String, Provider> {
     raw.providers
         .iter()
         .map(|(id, p)| (id.clone(), provider(id, p, raw.auto_cost_basis, ctx)))
         .collect()
 }
 
-fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> Provider {
+fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx<'_>) -> Provider {
     let at = ptr(&["providers", id]);
     let mut routable = true;
 
@@ -49,22 +49,20 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
     };
 
     let authorization = AuthHeader::parse(&p.authorization).unwrap_or_else(|| {
+        let at = ptr(&["providers", id, "authorization"]);
+        let shown = ctx.shown(&at, &p.authorization);
         ctx.warn(
-            &ptr(&["providers", id, "authorization"]),
-            format!(
-                "provider {id} has invalid authorization type: {}",
-                p.authorization
-            ),
+            &at,
+            format!("provider {id} has invalid authorization type: {shown}"),
         );
         routable = false;
         AuthHeader::Bearer
     });
 
     let auth_mode = AuthMode::parse(&p.auth_mode).unwrap_or_else(|| {
-        ctx.warn(
-            &ptr(&["providers", id, "auth_mode"]),
-            format!("provider {id} has invalid auth_mode: {}", p.auth_mode),
-        );
+        let at = ptr(&["providers", id, "auth_mode"]);
+        let shown = ctx.shown(&at, &p.auth_mode);
+        ctx.warn(&at, format!("provider {id} has invalid auth_mode: {shown}"));
         routable = false;
         AuthMode::Injected
     });
@@ -107,27 +105,22 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx) -> 
         }
     } else {
         CostBasis::parse(&p.cost_basis).or_else(|| {
+            let at = ptr(&["providers", id, "cost_basis"]);
+            let shown = ctx.shown(&at, &p.cost_basis);
             ctx.warn(
-                &ptr(&["providers", id, "cost_basis"]),
-                format!("provider {id} has unknown cost_basis: {}", p.cost_basis),
+                &at,
+                format!("provider {id} has unknown cost_basis: {shown}"),
             );
             None
         })
     };
 
-    let mut add_headers = Vec::new();
-    for (i, entry) in p.add_headers.iter().enumerate() {
-        match HeaderLine::parse(entry) {
-            Some(h) => add_headers.push(h),
-            None => ctx.warn(
-                &ptr(&["providers", id, "add_headers", &i.to_string()]),
-                format!(
-                    "provider {id}: add_headers entry {} must be in \"Header-Name: value\" format",
-                    quote(entry)
-                ),
-            ),
-        }
-    }
+    let add_headers = super::header_lines(
+        &p.add_headers,
+        &ptr(&["providers", id, "add_headers"]),
+        &format!("provider {id}: "),
+        ctx,
+    );
 
     let mut model_cost_map = Vec::new();
     for (i, e) in p.model_cost_map.iter().enumerate() {

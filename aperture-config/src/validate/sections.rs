@@ -28,7 +28,7 @@ pub(super) fn mcp_servers(mcp: &serde_json::Value) -> Vec<String> {
     }
 }
 
-pub(super) fn quotas(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Quota> {
+pub(super) fn quotas(raw: &RawConfig, ctx: &mut Ctx<'_>) -> BTreeMap<String, Quota> {
     let mut out = BTreeMap::new();
     for (name, q) in &raw.quotas {
         let at = ptr(&["quotas", name]);
@@ -86,7 +86,7 @@ pub(super) fn quotas(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Quota> 
     out
 }
 
-pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Hook> {
+pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx<'_>) -> BTreeMap<String, Hook> {
     let mut out = BTreeMap::new();
     for (name, h) in &raw.hooks {
         let at = ptr(&["hooks", name]);
@@ -97,11 +97,12 @@ pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Hook> {
             match parse_http_url(&h.url) {
                 Ok(u) => Some(u),
                 Err(_) => {
+                    let url_at = format!("{at}/url");
+                    let shown = ctx.shown(&url_at, &h.url);
                     ctx.warn(
-                        &format!("{at}/url"),
+                        &url_at,
                         format!(
-                            "hook {name} has invalid URL scheme (must be http:// or https://): {}",
-                            h.url
+                            "hook {name} has invalid URL scheme (must be http:// or https://): {shown}"
                         ),
                     );
                     None
@@ -109,12 +110,11 @@ pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Hook> {
             }
         };
         let authorization = AuthHeader::parse(&h.authorization).unwrap_or_else(|| {
+            let auth_at = format!("{at}/authorization");
+            let shown = ctx.shown(&auth_at, &h.authorization);
             ctx.warn(
-                &format!("{at}/authorization"),
-                format!(
-                    "hook {name} has invalid authorization type: {}",
-                    h.authorization
-                ),
+                &auth_at,
+                format!("hook {name} has invalid authorization type: {shown}"),
             );
             AuthHeader::Bearer
         });
@@ -160,7 +160,7 @@ pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx) -> BTreeMap<String, Hook> {
     out
 }
 
-pub(super) fn database(raw: &RawConfig, ctx: &mut Ctx) -> Database {
+pub(super) fn database(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Database {
     let db = &raw.database;
     let d = &db.retention.duration;
     let retention = match d.as_str() {
@@ -239,7 +239,7 @@ pub(super) fn database(raw: &RawConfig, ctx: &mut Ctx) -> Database {
     }
 }
 
-pub(super) fn exporters(raw: &RawConfig, ctx: &mut Ctx) -> Exporters {
+pub(super) fn exporters(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Exporters {
     let Some(s3) = &raw.exporters.s3 else {
         return Exporters::default();
     };
@@ -268,7 +268,7 @@ pub(super) fn exporters(raw: &RawConfig, ctx: &mut Ctx) -> Exporters {
 }
 
 /// Quotas and hooks are validated now and enforced in phase 2: say so when grants use them.
-pub(super) fn phase_two_notice(raw: &RawConfig, grants: &[Grant], ctx: &mut Ctx) {
+pub(super) fn phase_two_notice(raw: &RawConfig, grants: &[Grant], ctx: &mut Ctx<'_>) {
     let uses_quotas = grants
         .iter()
         .flat_map(|g| &g.capabilities)

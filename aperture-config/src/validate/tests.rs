@@ -724,3 +724,39 @@ fn secrets_never_appear_in_diagnostics_or_debug() {
     assert_eq!(raw.providers["p"].apikey.0, "${OPENAI_KEY}");
     assert_eq!(l.substituted, ["/providers/p/apikey"]);
 }
+
+#[test]
+fn values_from_the_environment_are_shown_as_written() {
+    let env = |name: &str| match name {
+        "BAD_HEADER" => Some("sk-sentinel-header-no-colon".to_string()),
+        "GOOD_HEADER" => Some("X-Key: sk-sentinel-header-value".to_string()),
+        "HOOK_URL" => Some("ftp://sk-sentinel-url".to_string()),
+        "MODE" => Some("sk-sentinel-mode".to_string()),
+        _ => None,
+    };
+    let text = format!(
+        r#"{{"providers": {{"p": {{"baseurl": "https://x", "models": ["m"], "auth_mode": "${{MODE}}",
+              "add_headers": ["${{BAD_HEADER}}", "${{GOOD_HEADER}}"]}}}},
+            "hooks": {{"h": {{"url": "${{HOOK_URL}}"}}}}, {ADMIN}}}"#
+    );
+    let l = Loader::new().env(&env).load_str(&text);
+    let rendered = l.diagnostics.render("t");
+    assert!(!rendered.contains("sk-sentinel"), "{rendered}");
+    assert!(l.diagnostics.find("provider p: add_headers entry \"${BAD_HEADER}\" must be in \"Header-Name: value\" format").is_some(), "{rendered}");
+    assert!(
+        l.diagnostics
+            .find("hook h has invalid URL scheme (must be http:// or https://): ${HOOK_URL}")
+            .is_some(),
+        "{rendered}"
+    );
+    assert!(
+        l.diagnostics
+            .find("provider p has invalid auth_mode: ${MODE}")
+            .is_some(),
+        "{rendered}"
+    );
+    let cfg = l.config.unwrap();
+    let h = &cfg.providers["p"].add_headers[0];
+    assert!(h.value.is_sensitive());
+    assert!(!format!("{cfg:?}").contains("sk-sentinel"));
+}
