@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod mock;
 mod serve;
 
 pub use serve::{listen_addrs, serve, shutdown_signal};

@@ -1,0 +1,154 @@
+//! What an identity may do: the union of the grants whose `src` matches (SPEC.md §6).
+
+use aperture_config::{Grant, GrantSrc, HeaderLine, ModelGlob, Role};
+
+use crate::Identity;
+
+/// The effective capabilities of one identity.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// The highest role granted (`admin` beats `user`).
+    pub role: Option<Role>,
+    /// Model globs over `provider/model`.
+    pub models: Vec<ModelGlob>,
+    /// May read `/metrics`.
+    pub read_metrics: bool,
+    /// Headers from capability objects: floating ones (`None`) apply to every request, the
+    /// others when the routed `provider/model` matches.
+    pub add_headers: Vec<(Option<ModelGlob>, HeaderLine)>,
+}
+
+impl Access {
+    /// Evaluates `grants` for `identity`. Deny by default; no deny rules.
+    ///
+    /// ```
+    /// use aperture_auth::{Access, Identity};
+    /// let config = aperture_config::load_str(aperture_config::STARTER_CONFIG, Default::default())
+    ///     .config.unwrap();
+    /// let access = Access::for_identity(&config.grants, &Identity::loopback());
+    /// assert_eq!(access.role, Some(aperture_config::Role::Admin));
+    /// assert!(access.model_granted("anthropic", "claude-sonnet-4-6"));
+    /// ```
+    pub fn for_identity(grants: &[Grant], identity: &Identity) -> Self {
+        let mut access = Access::default();
+        for grant in grants
+            .iter()
+            .filter(|g| g.src.iter().any(|s| matches(s, identity)))
+        {
+            for cap in &grant.capabilities {
+                access.role = access.role.max(cap.role);
+                access.read_metrics |= cap.read_metrics;
+                if let Some(glob) = &cap.models {
+                    access.models.push(glob.clone());
+                }
+                for h in &cap.add_headers {
+                    access.add_headers.push((cap.models.clone(), h.clone()));
+                }
+            }
+        }
+        access
+    }
+
+    /// Whether `provider/model` is granted.
+    pub fn model_granted(&self, provider: &str, model: &str) -> bool {
+        if self.models.is_empty() {
+            return false;
+        }
+        let name = format!("{provider}/{model}");
+        self.models.iter().any(|g| g.matches(&name))
+    }
+
+    /// The grant headers that apply to a request routed to `provider/model`, in order.
+    pub fn headers_for<'a>(
+        &'a self,
+        provider: &str,
+        model: &str,
+    ) -> impl Iterator<Item = &'a HeaderLine> + 'a {
+        let name = format!("{provider}/{model}");
+        self.add_headers
+            .iter()
+            .filter(move |(glob, _)| glob.as_ref().is_none_or(|g| g.matches(&name)))
+            .map(|(_, h)| h)
+    }
+}
+
+fn matches(src: &GrantSrc, identity: &Identity) -> bool {
+    match src {
+        GrantSrc::Everyone => true,
+        GrantSrc::Principal(p) => *p == identity.login || identity.groups.iter().any(|g| g == p),
+        GrantSrc::Nothing => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aperture_config::{Mode, load_str};
+
+    fn grants(text: &str) -> Vec<Grant> {
+        load_str(text, Mode::Load).config.unwrap().grants
+    }
+
+    const CONFIG: &str = r#"{
+      "providers": {
+        "anthropic": {"baseurl": "https://a", "models": ["claude-x"]},
+        "openrouter": {"baseurl": "https://o", "models": ["anthropic/claude-x"]}
+      },
+      "grants": [
+        {"src": ["alice@example.com"], "app": {"tailscale.com/cap/aperture": [
+          {"role": "user"}, {"models": "anthropic/**", "add_headers": ["X-Team: a"]},
+          {"add_headers": ["X-All: 1"]}]}},
+        {"src": ["group:admins"], "app": {"tailscale.com/cap/aperture": [{"role": "admin"}]}},
+        {"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"read_metrics": true}]}}
+      ]
+    }"#;
+
+    fn who(login: &str, groups: &[&str]) -> Identity {
+        Identity {
+            login: login.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Identity::loopback()
+        }
+    }
+
+    #[test]
+    fn union_of_matching_grants() {
+        let g = grants(CONFIG);
+        let alice = Access::for_identity(&g, &who("alice@example.com", &[]));
+        assert_eq!(alice.role, Some(Role::User));
+        assert!(alice.read_metrics, "from the * grant");
+        assert!(alice.model_granted("anthropic", "claude-x"));
+        assert!(!alice.model_granted("openrouter", "anthropic/claude-x"));
+
+        let admin = Access::for_identity(&g, &who("bob@example.com", &["group:admins"]));
+        assert_eq!(admin.role, Some(Role::Admin));
+        assert!(
+            !admin.model_granted("anthropic", "claude-x"),
+            "a role alone grants no model"
+        );
+
+        let nobody = Access::for_identity(&g, &who("eve@example.com", &[]));
+        assert_eq!(nobody.role, None);
+        // Exact, case-sensitive.
+        assert_eq!(
+            Access::for_identity(&g, &who("Alice@example.com", &[])).role,
+            None
+        );
+    }
+
+    #[test]
+    fn headers_apply_by_model() {
+        let g = grants(CONFIG);
+        let alice = Access::for_identity(&g, &who("alice@example.com", &[]));
+        let names: Vec<_> = alice
+            .headers_for("anthropic", "claude-x")
+            .map(|h| h.name.as_str())
+            .collect();
+        assert_eq!(names, ["x-team", "x-all"]);
+        let names: Vec<_> = alice
+            .headers_for("openrouter", "anthropic/claude-x")
+            .map(|h| h.name.as_str())
+            .collect();
+        assert_eq!(names, ["x-all"]);
+    }
+}

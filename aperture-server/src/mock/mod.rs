@@ -1,0 +1,1 @@
+//! A mock LLM provider for tests and benches (being written).
