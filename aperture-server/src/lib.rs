@@ -1,12 +1,22 @@
 //! The Aperture-compatible LLM gateway server and its `aperture` binary.
 //!
-//! [`serve`] runs the gateway on a bound listener; [`cli`] is the `aperture` command line
-//! (`serve`, `config validate`, `config schema`, `version`). Forwarding to providers is built on
-//! the tower layers of the other crates by the gateway issue.
+//! [`serve`] runs the gateway on a bound listener; [`gateway::stack`] is the same gateway as a
+//! tower service to mount in another app; [`cli`] is the `aperture` command line (`serve`,
+//! `config validate`, `config schema`, `version`); [`mock`] is a mock provider for tests and
+//! benches.
 #![deny(missing_docs)]
 
+pub mod body;
 pub mod cli;
+pub mod gateway;
+mod headers;
+mod idle;
 pub mod mock;
+mod request_id;
+pub mod runtime;
 mod serve;
+pub mod upstream;
 
+pub use idle::{IdleTimeout, StreamIdleTimeout};
+pub use request_id::RequestId;
 pub use serve::{listen_addrs, serve, shutdown_signal};

@@ -1,10 +1,6 @@
-//! `aperture serve`: load the config, listen, answer the gateway's own paths, shut down
-//! gracefully.
-//!
-//! Forwarding to providers is built by the gateway issue on top of this server; until then
-//! inference paths answer 501.
+//! The server: accept connections (HTTP/1.1 and h2c, TCP_NODELAY), answer the gateway's own
+//! paths, run everything else through the gateway stack, and shut down gracefully.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,16 +9,19 @@ use std::time::Duration;
 use aperture_config::Config;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tower::Service;
+
+use crate::body::Body;
+use crate::gateway::{BoxFut, Gateway, PeerAddr, Stack};
 
 /// Serves the gateway on `listener` with `config` until `shutdown` resolves, then lets open
-/// connections finish for up to the config's `shutdown_grace`.
+/// connections (and their streams) finish for up to the config's `shutdown_grace`.
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -39,13 +38,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let grace = config.gateway.shutdown_grace;
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let stack = Gateway::new(config).map_err(std::io::Error::other)?.stack();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(64 * 1024 + 8 * 1024);
+    builder.http2().max_header_list_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     // Out of file descriptors and the like: back off briefly, keep serving.
                     Err(_) => {
@@ -54,11 +56,8 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let config = config.clone();
-                let svc = service_fn(move |req| {
-                    let config = config.clone();
-                    async move { Ok::<_, Infallible>(handle(&config, &req)) }
-                });
+                let stack = stack.clone();
+                let svc = service_fn(move |req: Request<Incoming>| handle(stack.clone(), peer, req));
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
@@ -73,45 +72,45 @@ pub async fn serve(
     Ok(())
 }
 
-fn handle(_config: &Config, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = req.uri().path();
-    let method = req.method();
-    match path {
-        "/" | "/healthz" | "/api/hello" if method != Method::GET && method != Method::HEAD => {
-            let mut r = json(
-                StatusCode::METHOD_NOT_ALLOWED,
-                r#"{"error":"method not allowed"}"#,
-            );
-            r.headers_mut()
-                .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
-            r
+/// Gateway-owned paths first (no identity needed, SPEC.md §4.3); everything else goes through
+/// the stack.
+fn handle(mut stack: Stack, peer: SocketAddr, req: Request<Incoming>) -> BoxFut {
+    match own_path(&req) {
+        Some(res) => Box::pin(std::future::ready(Ok(res))),
+        None => {
+            let mut req = req.map(crate::body::boxed);
+            req.extensions_mut().insert(PeerAddr(peer));
+            // Every layer of the stack is always ready (none buffers or limits), so `call`
+            // without `poll_ready` is within the contract here.
+            stack.call(req)
         }
-        "/" => text(StatusCode::OK, "aperture ok"),
-        "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#),
-        "/api/hello" => text(StatusCode::OK, ""),
-        _ if is_inference_prefix(path) => json(
-            StatusCode::NOT_IMPLEMENTED,
-            r#"{"error":"forwarding to providers is not available in this build yet"}"#,
-        ),
-        _ => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#),
     }
 }
 
-fn is_inference_prefix(path: &str) -> bool {
-    [
-        "/v1/",
-        "/v1beta/",
-        "/v1beta1/",
-        "/bedrock/",
-        "/codex/",
-        "/chat/",
-    ]
-    .iter()
-    .any(|p| path.starts_with(p))
+/// The answer for `/`, `/healthz` and `/api/hello`, or `None` for everything else.
+fn own_path(req: &Request<Incoming>) -> Option<Response<Body>> {
+    let path = req.uri().path();
+    let method = req.method();
+    let own = matches!(path, "/" | "/healthz" | "/api/hello");
+    if own && method != Method::GET && method != Method::HEAD {
+        let mut r = json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":"method not allowed"}"#,
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return Some(r);
+    }
+    match path {
+        "/" => Some(text(StatusCode::OK, "aperture ok")),
+        "/healthz" => Some(json(StatusCode::OK, r#"{"status":"ok"}"#)),
+        "/api/hello" => Some(text(StatusCode::OK, "")),
+        _ => None,
+    }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(crate::body::full(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -120,7 +119,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
-fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = text(status, body);
     r.headers_mut().insert(
         header::CONTENT_TYPE,

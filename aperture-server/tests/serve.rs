@@ -64,7 +64,13 @@ async fn gateway_paths_answer_without_identity() {
         )
     );
     assert_eq!(answers[4].0, "HTTP/1.1 405 Method Not Allowed");
-    assert_eq!(answers[5].0, "HTTP/1.1 501 Not Implemented");
+    // Inference paths go through the gateway: an empty body has no model.
+    assert_eq!(answers[5].0, "HTTP/1.1 400 Bad Request");
+    assert!(
+        answers[5].1.contains("request body is not valid JSON"),
+        "{}",
+        answers[5].1
+    );
 
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();

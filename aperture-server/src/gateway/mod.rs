@@ -1,0 +1,124 @@
+//! The gateway as a tower stack (ARCHITECTURE.md "The request path"):
+//!
+//! ```text
+//! SnapshotLayer   one config snapshot and a request id per request; id on every response
+//!   ClassifyLayer   path -> Target (inference Endpoint or /v1/models); native 400/404/405/501
+//!     IdentifyLayer   peer -> Identity + Access; 403 unknown identity / no role granted
+//!       RouteLayer      body (bounded) -> model -> Route; 400/403/404/413; answers /v1/models
+//!         Proxy           credentials, headers, upstream URL; pooled client; 502/504; streaming
+//! ```
+//!
+//! Each layer passes what it learned down as request extensions. Every rejection is a response
+//! in the caller's own API format, so the stack's error type stays `Infallible`.
+
+mod classify;
+mod error;
+mod identify;
+mod models;
+mod proxy;
+mod route;
+mod snapshot;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use http::{Request, Response};
+use std::sync::Arc;
+
+use aperture_config::Config;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+pub use classify::{ClassifyLayer, Target};
+pub use error::native_error;
+pub use identify::IdentifyLayer;
+pub use proxy::Proxy;
+pub use route::RouteLayer;
+pub use snapshot::SnapshotLayer;
+
+use crate::body::{Body, BoxError};
+use crate::runtime::{Runtime, Snapshot};
+use crate::upstream::UpstreamClient;
+
+/// A request inside the stack.
+pub type Req = Request<Body>;
+/// A response out of the stack.
+pub type Res = Response<Body>;
+/// The boxed future every layer returns.
+pub type BoxFut = Pin<Box<dyn Future<Output = Result<Res, Infallible>> + Send>>;
+
+/// The TCP peer of a request, inserted by the server (or by an embedding app).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The whole inference stack as one cloneable service.
+pub type Stack = BoxCloneSyncService<Req, Res, Infallible>;
+
+/// Composes the stack: snapshot, classify, identify, route, proxy.
+pub fn stack(snapshot: Snapshot, client: UpstreamClient) -> Stack {
+    let svc = ServiceBuilder::new()
+        .layer(SnapshotLayer::new(snapshot))
+        .layer(ClassifyLayer)
+        .layer(IdentifyLayer)
+        .layer(RouteLayer)
+        .service(Proxy::new(client));
+    BoxCloneSyncService::new(svc)
+}
+
+/// The gateway, ready to mount: a config snapshot (swap it to reload) and the stack.
+///
+/// The service expects a [`PeerAddr`] extension on each request (the server inserts it; an
+/// embedding app copies it from its connection info); requests without one are treated as
+/// coming from an unknown peer.
+#[derive(Clone)]
+pub struct Gateway {
+    snapshot: Snapshot,
+    stack: Stack,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Builds the gateway for `config`: the upstream client (TLS roots, timeouts) and the stack.
+    pub fn new(config: Arc<Config>) -> Result<Self, String> {
+        let client = crate::upstream::build_client(&config.gateway)?;
+        let snapshot = Snapshot::new(Runtime::new(config));
+        Ok(Self {
+            stack: stack(snapshot.clone(), client),
+            snapshot,
+        })
+    }
+
+    /// The config snapshot; [`Snapshot::store`] swaps in a new config for new requests.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The stack over the gateway's own body type.
+    pub fn stack(&self) -> Stack {
+        self.stack.clone()
+    }
+
+    /// The stack over any request body, for mounting in another app (axum, tonic, hyper).
+    pub fn service<B>(
+        &self,
+    ) -> impl Service<Request<B>, Response = Res, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.stack
+            .clone()
+            .map_request(|req: Request<B>| req.map(crate::body::boxed))
+    }
+}

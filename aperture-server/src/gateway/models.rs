@@ -1,0 +1,55 @@
+//! `GET /v1/models` and `GET /v1/models/{id}` (SPEC.md §6.5).
+
+use aperture_auth::Access;
+use aperture_route::ApiFormat;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::Res;
+use super::error::{json, native_error};
+use crate::runtime::Runtime;
+
+/// The models the caller may use: one entry per enabled provider and granted model, by
+/// provider id then config order. Query parameters are ignored; never paginated.
+pub(crate) fn answer(rt: &Runtime, access: &Access, id: Option<&str>) -> Res {
+    let mut data = Vec::new();
+    for p in rt
+        .config
+        .providers
+        .values()
+        .filter(|p| !p.disabled && p.routable)
+    {
+        for m in p.models.iter().filter(|m| access.model_granted(&p.id, m)) {
+            data.push(entry(&p.id, &p.name, m));
+        }
+    }
+    match id {
+        None => json(
+            StatusCode::OK,
+            &json!({ "object": "list", "has_more": false, "data": data }),
+        ),
+        Some(id) => match data.into_iter().find(|e| e["id"] == id) {
+            Some(e) => json(StatusCode::OK, &e),
+            None => native_error(
+                ApiFormat::OpenAi,
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "no route found for model {}",
+                    serde_json::to_string(id).unwrap_or_default()
+                ),
+            ),
+        },
+    }
+}
+
+fn entry(provider: &str, name: &str, model: &str) -> Value {
+    json!({
+        "id": model,
+        "object": "model",
+        "type": "model",
+        "display_name": model,
+        "created": 0,
+        "owned_by": provider,
+        "metadata": { "provider": { "id": provider, "name": name } },
+    })
+}

@@ -1,0 +1,151 @@
+//! The innermost service: send the request to the provider and stream the answer back.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use aperture_auth::{Access, QueryKey};
+use aperture_route::{Route, upstream_uri};
+use http::{Extensions, StatusCode, Version, header};
+use tower::Service;
+
+use super::error::native_error;
+use super::route::{BufferedBody, misconfigured};
+use super::{BoxFut, Req, Res, Target};
+use crate::body::boxed;
+use crate::headers::{clean_upstream_request, strip_hop_by_hop};
+use crate::idle::IdleTimeout;
+use crate::runtime::Runtime;
+use crate::upstream::UpstreamClient;
+
+/// Forwards routed requests with the pooled client.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    client: UpstreamClient,
+}
+
+impl Proxy {
+    /// A proxy sending with `client`.
+    pub fn new(client: UpstreamClient) -> Self {
+        Self { client }
+    }
+}
+
+impl Service<Req> for Proxy {
+    type Response = Res;
+    type Error = Infallible;
+    type Future = BoxFut;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let ext = req.extensions();
+        let (Some(rt), Some(Target::Inference(ep)), Some(route), Some(access)) = (
+            ext.get::<Arc<Runtime>>().cloned(),
+            ext.get::<Target>().cloned(),
+            ext.get::<Route>().cloned(),
+            ext.get::<Arc<Access>>().cloned(),
+        ) else {
+            return misconfigured();
+        };
+        let client = self.client.clone();
+        Box::pin(async move { Ok(forward(client, req, &rt, &ep, &route, &access).await) })
+    }
+}
+
+fn has_key_param(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|kv| kv == "key" || kv.starts_with("key=")))
+}
+
+async fn forward(
+    client: UpstreamClient,
+    req: Req,
+    rt: &Runtime,
+    ep: &aperture_route::Endpoint,
+    route: &Route,
+    access: &Access,
+) -> Res {
+    let format = ep.format;
+    let Some(up) = rt.upstreams.get(&route.provider) else {
+        return native_error(format, StatusCode::BAD_GATEWAY, "provider is not routable");
+    };
+    if up.keyfile {
+        let message = format!(
+            "provider \"{}\": keyfile:: credentials are not supported yet",
+            up.id
+        );
+        return native_error(format, StatusCode::NOT_IMPLEMENTED, &message);
+    }
+    let buffered = req.extensions().get::<BufferedBody>().is_some();
+    let (mut parts, body) = req.into_parts();
+
+    clean_upstream_request(&mut parts.headers);
+    if buffered {
+        // The body may have been rewritten; the HTTP library sets the length from it.
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    let query = parts.uri.query().map(str::to_string);
+    let keep_key = up
+        .strategy
+        .apply(&mut parts.headers, has_key_param(query.as_deref()));
+    for h in up
+        .add_headers
+        .iter()
+        .chain(access.headers_for(&route.provider, &route.upstream_model))
+    {
+        parts.headers.insert(h.name.clone(), h.value.clone());
+    }
+    let uri = match upstream_uri(
+        &up.baseurl,
+        &ep.upstream_path,
+        query.as_deref(),
+        keep_key == QueryKey::Drop,
+    ) {
+        Ok(u) => u,
+        Err(_) => {
+            return native_error(
+                format,
+                StatusCode::BAD_REQUEST,
+                "the request path cannot be forwarded",
+            );
+        }
+    };
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    parts.extensions = Extensions::new();
+    let upstream_req = Req::from_parts(parts, body);
+
+    let timeouts = rt.config.gateway.timeouts;
+    let sent = client.request(upstream_req);
+    let answer = match timeouts.response_headers {
+        Some(limit) => match tokio::time::timeout(limit, sent).await {
+            Ok(r) => r,
+            Err(_) => {
+                let message = format!(
+                    "provider {} did not answer within {}",
+                    up.id,
+                    aperture_config::format_duration(limit)
+                );
+                return native_error(format, StatusCode::GATEWAY_TIMEOUT, &message);
+            }
+        },
+        None => sent.await,
+    };
+    match answer {
+        Ok(res) => {
+            let (mut parts, body) = res.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Res::from_parts(parts, boxed(IdleTimeout::new(body, timeouts.stream_idle)))
+        }
+        Err(e) => {
+            let message = if e.is_connect() {
+                format!("could not connect to provider {}", up.id)
+            } else {
+                format!("provider {} closed the connection", up.id)
+            };
+            native_error(format, StatusCode::BAD_GATEWAY, &message)
+        }
+    }
+}

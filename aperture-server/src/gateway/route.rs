@@ -1,0 +1,195 @@
+//! Routing: read the model (from the body, bounded, or the path) and pick the provider.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use aperture_auth::Access;
+use aperture_config::CompatFlag;
+use aperture_route::{Endpoint, ModelSource, Route, extract_body_model, splice_model};
+use bytes::Bytes;
+use http::{StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use tower::{Layer, Service};
+
+use super::error::{from_rendered, native_error};
+use super::{BoxFut, Req, Res, Target};
+use crate::body::{boxed, full};
+use crate::runtime::Runtime;
+
+/// Marks a request whose body the gateway buffered (and may have rewritten), so the proxy lets
+/// the HTTP library set `Content-Length`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BufferedBody;
+
+/// Inserts the [`Route`]; answers `/v1/models`.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLayer;
+
+impl<S> Layer<S> for RouteLayer {
+    type Service = RouteService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RouteService { inner }
+    }
+}
+
+/// The service of [`RouteLayer`].
+#[derive(Debug, Clone)]
+pub struct RouteService<S> {
+    inner: S,
+}
+
+/// The answer when a layer finds the facts it needs missing: the stack is wired wrong.
+pub(crate) fn misconfigured() -> BoxFut {
+    let res = super::error::plain_error(StatusCode::INTERNAL_SERVER_ERROR, "stack_misconfigured");
+    Box::pin(async move { Ok(res) })
+}
+
+impl<S> Service<Req> for RouteService<S>
+where
+    S: Service<Req, Response = Res, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Res;
+    type Error = Infallible;
+    type Future = BoxFut;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let ext = req.extensions();
+        let (Some(rt), Some(target), Some(access)) = (
+            ext.get::<Arc<Runtime>>(),
+            ext.get::<Target>(),
+            ext.get::<Arc<Access>>(),
+        ) else {
+            return misconfigured();
+        };
+        let (rt, access) = (rt.clone(), access.clone());
+        let endpoint = match target {
+            Target::Models(id) => {
+                let res = super::models::answer(&rt, &access, id.as_deref());
+                return Box::pin(async move { Ok(res) });
+            }
+            Target::Inference(e) => e.clone(),
+        };
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            match route(req, &rt, &access, &endpoint).await {
+                Ok(req) => inner.call(req).await,
+                Err(res) => Ok(*res),
+            }
+        })
+    }
+}
+
+fn reject(format: aperture_route::ApiFormat, status: StatusCode, message: &str) -> Rejection {
+    Box::new(native_error(format, status, message))
+}
+
+/// Reads what routing needs and returns the request with its [`Route`] (and possibly a new
+/// body), or the native error.
+/// A refusal, boxed to keep `Result`s small.
+type Rejection = Box<Res>;
+
+async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result<Req, Rejection> {
+    let format = ep.format;
+    let limit = rt.config.gateway.max_request_body;
+    let too_large = || {
+        reject(
+            format,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body is larger than the {limit} byte limit"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let granted = |p: &str, m: &str| access.model_granted(p, m);
+    let (mut parts, body) = req.into_parts();
+    let route = match &ep.model {
+        ModelSource::Body => {
+            let bytes = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+                .collect()
+                .await
+            {
+                Ok(c) => c.to_bytes(),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+                Err(_) => {
+                    return Err(reject(
+                        format,
+                        StatusCode::BAD_REQUEST,
+                        "could not read the request body",
+                    ));
+                }
+            };
+            let found = extract_body_model(&bytes)
+                .map_err(|e| Box::new(from_rendered(e.render(format))))?;
+            let route = find(rt, ep, &found.model, false, &granted, parts.uri.path())?;
+            let body: Bytes = if route.qualified {
+                splice_model(&bytes, found.span.clone(), &route.upstream_model)
+            } else {
+                bytes
+            };
+            parts.extensions.insert(BufferedBody);
+            let mut req = Req::from_parts(parts, full(body));
+            req.extensions_mut().insert(route);
+            return Ok(req);
+        }
+        ModelSource::Path(model) => find(rt, ep, model, true, &granted, parts.uri.path())?,
+        ModelSource::ResponseId(_) => {
+            // The provider that produced the id comes from the request log (a later issue);
+            // until then: the sole granted provider with the responses flag.
+            let candidates: Vec<&str> =
+                rt.routes
+                    .providers_for_flag(CompatFlag::OpenaiResponses)
+                    .into_iter()
+                    .filter(|p| {
+                        rt.config.providers.get(*p).is_some_and(|cfg| {
+                            cfg.models.iter().any(|m| access.model_granted(p, m))
+                        })
+                    })
+                    .collect();
+            match candidates.as_slice() {
+                [one] => Route {
+                    provider: (*one).to_string(),
+                    upstream_model: String::new(),
+                    requested_model: String::new(),
+                    qualified: false,
+                },
+                _ => {
+                    return Err(reject(
+                        format,
+                        StatusCode::NOT_FOUND,
+                        "no route found for this response id",
+                    ));
+                }
+            }
+        }
+    };
+    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut req = Req::from_parts(parts, boxed(body));
+    req.extensions_mut().insert(route);
+    Ok(req)
+}
+
+fn find(
+    rt: &Runtime,
+    ep: &Endpoint,
+    model: &str,
+    from_path: bool,
+    granted: &dyn Fn(&str, &str) -> bool,
+    path: &str,
+) -> Result<Route, Rejection> {
+    rt.routes
+        .find(model, from_path, ep.flag, granted)
+        .map_err(|e| Box::new(from_rendered(e.render(ep.format, path))))
+}

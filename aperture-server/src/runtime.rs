@@ -1,0 +1,92 @@
+//! The compiled config the hot path uses: routing table and per-provider upstream settings.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use aperture_auth::CredentialStrategy;
+use aperture_config::{ApiKey, Config, HeaderLine};
+use aperture_route::RouteTable;
+use http::Uri;
+
+/// One provider, ready to send to.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Provider id.
+    pub id: String,
+    /// API root (trailing `/` trimmed).
+    pub baseurl: Uri,
+    /// What `auth_mode` does to credentials.
+    pub strategy: CredentialStrategy,
+    /// Provider `add_headers`.
+    pub add_headers: Vec<HeaderLine>,
+    /// The key is a `keyfile::` credential (requests get 501).
+    pub keyfile: bool,
+}
+
+/// Everything a request needs from the config, built once per config version.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The config it was built from.
+    pub config: Arc<Config>,
+    /// Model → provider.
+    pub routes: RouteTable,
+    /// Routable, enabled providers by id.
+    pub upstreams: HashMap<String, Upstream>,
+}
+
+impl Runtime {
+    /// Compiles a validated config.
+    pub fn new(config: Arc<Config>) -> Self {
+        let upstreams = config
+            .providers
+            .values()
+            .filter(|p| p.routable && !p.disabled)
+            .filter_map(|p| {
+                let baseurl = p.baseurl.clone()?;
+                Some((
+                    p.id.clone(),
+                    Upstream {
+                        id: p.id.clone(),
+                        baseurl,
+                        strategy: CredentialStrategy::for_provider(p),
+                        add_headers: p.add_headers.clone(),
+                        keyfile: matches!(p.apikey, ApiKey::Keyfile(_)),
+                    },
+                ))
+            })
+            .collect();
+        Self {
+            routes: RouteTable::new(&config),
+            upstreams,
+            config,
+        }
+    }
+}
+
+/// The current runtime, swapped whole on reload; each request takes one snapshot.
+#[derive(Debug, Clone)]
+pub struct Snapshot(Arc<RwLock<Arc<Runtime>>>);
+
+impl Snapshot {
+    /// Starts with `runtime`.
+    pub fn new(runtime: Runtime) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(runtime))))
+    }
+
+    /// The current runtime.
+    pub fn load(&self) -> Arc<Runtime> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the runtime; requests already running keep theirs.
+    pub fn store(&self, runtime: Runtime) {
+        let new = Arc::new(runtime);
+        match self.0.write() {
+            Ok(mut g) => *g = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+}

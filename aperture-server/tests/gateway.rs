@@ -1,0 +1,624 @@
+//! The gateway end to end: a real gateway on 127.0.0.1:0 in front of the mock provider on
+//! 127.0.0.1:0; the tests assert what reached the provider, byte for byte, and what came back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aperture_server::mock::{MockUpstream, Reply, Then, gzip_stored};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+const PROVIDER_KEY: &str = "sk-sentinel-provider-key";
+
+struct Gateway {
+    addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A config with providers of every kind pointing at `base` (the mock).
+fn config(base: &str, extra_gateway: &str) -> String {
+    format!(
+        r#"{{
+      "providers": {{
+        "anthropic": {{"baseurl": "{base}", "authorization": "x-api-key", "auth_mode": "passthrough",
+                       "compatibility": {{"anthropic_messages": true}},
+                       "models": ["claude-sonnet-4-6"]}},
+        "openai": {{"baseurl": "{base}/", "apikey": "{PROVIDER_KEY}",
+                    "compatibility": {{"openai_chat": true, "openai_responses": true}},
+                    "models": ["gpt-5", "gpt-5-mini"], "add_headers": ["X-Provider-Header: p"]}},
+        "backup": {{"baseurl": "{base}", "apikey": "sk-backup", "preference": -1, "models": ["gpt-5"]}},
+        "gemini": {{"baseurl": "{base}", "apikey": "{PROVIDER_KEY}", "authorization": "x-goog-api-key",
+                    "compatibility": {{"gemini_generate_content": true}}, "models": ["gemini-2.5-flash"]}},
+        "local": {{"baseurl": "{base}/v1", "auth_mode": "none", "models": ["llama3"]}},
+        "vertex": {{"baseurl": "{base}", "apikey": "keyfile::e30=",
+                    "compatibility": {{"google_generate_content": true}}, "models": ["gemini-2.5-pro"]}}
+      }},
+      "grants": [{{"src": ["(loopback)"], "app": {{"tailscale.com/cap/aperture": [
+        {{"role": "admin"}}, {{"models": "**", "add_headers": ["X-Grant-Header: g"]}}]}}}}],
+      "gateway": {{"timeouts": {{"response_headers": "1s", "stream_idle": "2s"}},
+                   "max_request_body": "64KiB", "shutdown_grace": "1s" {extra_gateway}}}
+    }}"#
+    )
+}
+
+async fn gateway(text: &str) -> Gateway {
+    let loaded = aperture_config::load_str(text, aperture_config::Mode::Load);
+    let config = loaded
+        .config
+        .unwrap_or_else(|| panic!("{}", loaded.diagnostics.render("test")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(aperture_server::serve(listener, Arc::new(config), async {
+        let _ = stopped.await;
+    }));
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    Gateway {
+        addr,
+        stop: Some(stop),
+        client,
+    }
+}
+
+async fn setup() -> (Gateway, MockUpstream) {
+    let mock = MockUpstream::start_default().await.unwrap();
+    let gw = gateway(&config(&mock.base_url(), "")).await;
+    (gw, mock)
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", self.body))
+    }
+}
+
+impl Gateway {
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Full::new(Bytes::copy_from_slice(body))).unwrap()
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        let res = self
+            .client
+            .request(self.request(method, path, headers, body))
+            .await
+            .unwrap();
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        let answer = Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        };
+        assert!(
+            !String::from_utf8_lossy(&answer.body).contains("sk-sentinel"),
+            "a provider key leaked into an answer"
+        );
+        answer
+    }
+
+    async fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        self.send(Method::POST, path, headers, body).await
+    }
+}
+
+#[tokio::test]
+async fn claude_subscription_request_arrives_unchanged() {
+    let (gw, mut mock) = setup().await;
+    let body = br#"{"model":"claude-sonnet-4-6","max_tokens":64,"system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.0"}],"messages":[{"role":"user","content":"hi \u00e9"}],"metadata":{"user_id":"u"}}"#;
+    let res = gw
+        .post(
+            "/v1/messages?beta=true",
+            &[
+                ("authorization", "Bearer sk-ant-oat01-SUBSCRIPTION"),
+                ("anthropic-version", "2023-06-01"),
+                ("anthropic-beta", "claude-code-20250219,oauth-2025-04-20"),
+                ("anthropic-beta", "interleaved-thinking-2025-05-14"),
+                ("x-claude-code-session-id", "sess-1"),
+                ("x-vendor-unknown", "kept"),
+                ("user-agent", "claude-cli/2.0.0"),
+                ("tailscale-user-login", "spoofed@example.com"),
+                ("proxy-authorization", "Basic c2VjcmV0"),
+                ("connection", "keep-alive, x-hop"),
+                ("x-hop", "gone"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json()["type"], "message");
+    assert!(
+        res.headers["x-aperture-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(got.method, Method::POST);
+    assert_eq!(got.uri, "/v1/messages?beta=true");
+    assert_eq!(&got.body[..], &body[..], "body bytes identical");
+    assert_eq!(
+        got.header_all("authorization"),
+        ["Bearer sk-ant-oat01-SUBSCRIPTION"]
+    );
+    assert!(got.header("x-api-key").is_none());
+    assert_eq!(
+        got.header_all("anthropic-beta"),
+        [
+            "claude-code-20250219,oauth-2025-04-20",
+            "interleaved-thinking-2025-05-14"
+        ]
+    );
+    assert_eq!(got.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(got.header("x-claude-code-session-id"), Some("sess-1"));
+    assert_eq!(got.header("x-vendor-unknown"), Some("kept"));
+    assert_eq!(got.header("user-agent"), Some("claude-cli/2.0.0"));
+    assert_eq!(got.header("x-grant-header"), Some("g"));
+    for gone in [
+        "tailscale-user-login",
+        "proxy-authorization",
+        "x-hop",
+        "x-forwarded-for",
+    ] {
+        assert!(
+            got.header(gone).is_none(),
+            "{gone} must not reach the provider"
+        );
+    }
+    assert_eq!(got.header("host"), Some(mock.addr().to_string().as_str()));
+}
+
+#[tokio::test]
+async fn injected_key_replaces_placeholders_and_qualified_model_is_spliced() {
+    let (gw, mut mock) = setup().await;
+    let body =
+        br#"{ "messages": [{"role":"user","content":"model"}],  "model" : "openai/gpt-5", "n":1 }"#;
+    let res = gw
+        .post(
+            "/v1/chat/completions",
+            &[("authorization", "Bearer -"), ("x-api-key", "-")],
+            body,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(
+        got.uri, "/v1/chat/completions",
+        "baseurl's trailing slash trimmed"
+    );
+    assert_eq!(
+        got.header_all("authorization"),
+        [format!("Bearer {PROVIDER_KEY}")]
+    );
+    assert!(got.header("x-api-key").is_none(), "placeholder stripped");
+    assert_eq!(got.header("x-provider-header"), Some("p"));
+    let expected = String::from_utf8_lossy(body).replace("\"openai/gpt-5\"", "\"gpt-5\"");
+    assert_eq!(
+        String::from_utf8_lossy(&got.body),
+        expected,
+        "only the model token changed"
+    );
+    assert_eq!(
+        got.header("content-length"),
+        Some(expected.len().to_string().as_str())
+    );
+}
+
+#[tokio::test]
+async fn preference_picks_the_provider() {
+    let (gw, mut mock) = setup().await;
+    gw.post("/chat/completions", &[], br#"{"model":"gpt-5"}"#)
+        .await;
+    let got = mock.next_request().await.unwrap();
+    // `openai` (preference 0) beats `backup` (-1).
+    assert_eq!(
+        got.header("authorization"),
+        Some(format!("Bearer {PROVIDER_KEY}").as_str())
+    );
+    assert_eq!(got.uri, "/chat/completions");
+    // A qualified name picks the provider outright.
+    gw.post("/v1/chat/completions", &[], br#"{"model":"backup/gpt-5"}"#)
+        .await;
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(got.header("authorization"), Some("Bearer sk-backup"));
+    assert_eq!(got.json()["model"], "gpt-5");
+}
+
+#[tokio::test]
+async fn gemini_key_header_and_query_key() {
+    let (gw, mut mock) = setup().await;
+    let body = br#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
+    let res = gw
+        .post(
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=AIza-client",
+            &[("x-goog-api-key", "not-needed")],
+            body,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&res.body).contains("usageMetadata"));
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(
+        got.uri,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    );
+    assert_eq!(got.header_all("x-goog-api-key"), [PROVIDER_KEY]);
+    assert_eq!(&got.body[..], &body[..]);
+}
+
+#[tokio::test]
+async fn auth_mode_none_sends_no_credential_and_prefix_baseurl_nests() {
+    let (gw, mut mock) = setup().await;
+    let res = gw
+        .post(
+            "/chat/completions",
+            &[("authorization", "Bearer sk-client")],
+            br#"{"model":"llama3"}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(got.uri, "/v1/chat/completions");
+    assert!(got.header("authorization").is_none());
+}
+
+#[tokio::test]
+async fn streams_arrive_event_by_event() {
+    let delay = Duration::from_millis(150);
+    let events: Vec<(Duration, Bytes)> = (0..4)
+        .map(|i| {
+            (
+                if i == 0 { Duration::ZERO } else { delay },
+                Bytes::from(format!("event: ping\ndata: {{\"i\":{i}}}\n\n")),
+            )
+        })
+        .collect();
+    let expected: Vec<u8> = events.iter().flat_map(|(_, b)| b.to_vec()).collect();
+    let mock = MockUpstream::start(move |_| Reply::Sse {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        events: events.clone(),
+        then: Then::End,
+    })
+    .await
+    .unwrap();
+    let gw = gateway(&config(&mock.base_url(), "")).await;
+    let req = gw.request(
+        Method::POST,
+        "/v1/messages",
+        &[],
+        br#"{"model":"claude-sonnet-4-6","stream":true}"#,
+    );
+    let res = gw.client.request(req).await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut body = res.into_body();
+    let start = Instant::now();
+    let mut frames = Vec::new();
+    let mut all = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            frames.push(start.elapsed());
+            all.extend_from_slice(&data);
+        }
+    }
+    assert_eq!(all, expected, "stream bytes identical");
+    assert!(
+        frames.len() >= 4,
+        "events were coalesced: {} frames",
+        frames.len()
+    );
+    let spread = *frames.last().unwrap() - frames[0];
+    assert!(spread >= delay * 2, "events not spaced as sent: {frames:?}");
+}
+
+#[tokio::test]
+async fn client_disconnect_closes_the_upstream_stream() {
+    let mock = MockUpstream::start(|_| Reply::Sse {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        events: vec![(
+            Duration::ZERO,
+            Bytes::from_static(b"event: ping\ndata: {}\n\n"),
+        )],
+        then: Then::Hang,
+    })
+    .await
+    .unwrap();
+    let mut mock = mock;
+    let gw = gateway(&config(&mock.base_url(), "")).await;
+    let req = gw.request(
+        Method::POST,
+        "/v1/messages",
+        &[],
+        br#"{"model":"claude-sonnet-4-6","stream":true}"#,
+    );
+    let res = gw.client.request(req).await.unwrap();
+    let mut body = res.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    drop(body);
+    let closed = mock
+        .next_close()
+        .await
+        .expect("the provider saw the stream end early");
+    assert!(closed.headers_sent);
+}
+
+#[tokio::test]
+async fn gzip_sse_passes_untouched() {
+    let sse = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\nevent: message_stop\ndata: {}\n\n";
+    let gz = Bytes::from(gzip_stored(sse));
+    let gz2 = gz.clone();
+    let mock = MockUpstream::start(move |_| {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert("content-encoding", HeaderValue::from_static("gzip"));
+        Reply::Raw {
+            status: StatusCode::OK,
+            headers: h,
+            chunks: vec![gz2.slice(..10), gz2.slice(10..)],
+        }
+    })
+    .await
+    .unwrap();
+    let gw = gateway(&config(&mock.base_url(), "")).await;
+    let res = gw
+        .post(
+            "/v1/messages",
+            &[("accept-encoding", "gzip")],
+            br#"{"model":"claude-sonnet-4-6","stream":true}"#,
+        )
+        .await;
+    assert_eq!(res.headers["content-encoding"], "gzip");
+    assert_eq!(res.body, gz);
+}
+
+#[tokio::test]
+async fn redirects_and_upstream_errors_are_relayed() {
+    let mock = MockUpstream::start(|r| {
+        if r.json()["model"] == "gpt-5" {
+            Reply::Redirect {
+                status: StatusCode::TEMPORARY_REDIRECT,
+                location: "https://elsewhere.example/x".into(),
+            }
+        } else {
+            Reply::json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"error": {"type": "rate_limit", "message": "slow down"}}),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let gw = gateway(&config(&mock.base_url(), "")).await;
+    let res = gw
+        .post("/v1/chat/completions", &[], br#"{"model":"gpt-5"}"#)
+        .await;
+    assert_eq!(res.status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(res.headers["location"], "https://elsewhere.example/x");
+    let res = gw
+        .post("/v1/chat/completions", &[], br#"{"model":"gpt-5-mini"}"#)
+        .await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        res.json(),
+        json!({"error": {"type": "rate_limit", "message": "slow down"}})
+    );
+}
+
+#[tokio::test]
+async fn upstream_down_is_502_and_slow_headers_504() {
+    // A port that was just free: nothing listens there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw = gateway(&config(&format!("http://{dead}"), "")).await;
+    let res = gw
+        .post(
+            "/v1/messages",
+            &[("anthropic-version", "2023-06-01")],
+            br#"{"model":"claude-sonnet-4-6"}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(res.json()["type"], "error");
+    assert_eq!(res.json()["error"]["type"], "api_error");
+
+    let mock = MockUpstream::start(|_| Reply::Hang).await.unwrap();
+    let gw = gateway(&config(&mock.base_url(), "")).await;
+    let res = gw
+        .post("/v1/chat/completions", &[], br#"{"model":"gpt-5"}"#)
+        .await;
+    assert_eq!(res.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(res.json()["error"]["code"], "timeout");
+}
+
+#[tokio::test]
+async fn gateway_errors_use_the_callers_envelope() {
+    let (gw, mut mock) = setup().await;
+    // Unknown model: 404, Anthropic envelope.
+    let res = gw
+        .post("/v1/messages", &[], br#"{"model":"claude-nope"}"#)
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.json()["error"]["type"], "not_found_error");
+    assert_eq!(
+        res.json()["error"]["message"],
+        "no route found for model \"claude-nope\""
+    );
+    // Flag off: gpt-5 is not served on /v1/messages.
+    let res = gw.post("/v1/messages", &[], br#"{"model":"gpt-5"}"#).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert!(
+        res.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("enable the anthropic_messages compatibility flag")
+    );
+    // No model, not JSON, duplicate model: 400 OpenAI envelope.
+    for (body, message) in [
+        (&br#"{"messages":[]}"#[..], "request body has no model"),
+        (b"not json", "request body is not valid JSON"),
+        (
+            br#"{"model":"gpt-5","model":"gpt-5-mini"}"#,
+            "request body has duplicate \"model\" keys",
+        ),
+    ] {
+        let res = gw.post("/v1/chat/completions", &[], body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert_eq!(res.json()["error"]["type"], "invalid_request_error");
+        assert_eq!(res.json()["error"]["message"], message);
+    }
+    // Too large: 413.
+    let big = format!(r#"{{"model":"gpt-5","pad":"{}"}}"#, "x".repeat(70 * 1024));
+    let res = gw.post("/v1/chat/completions", &[], big.as_bytes()).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(res.json()["error"]["code"], "request_too_large");
+    // Unknown path under /v1: 404 OpenAI; keyfile provider: 501.
+    let res = gw.post("/v1/nope", &[], b"{}").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert!(res.json()["error"].is_object());
+    let res = gw
+        .post(
+            "/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-pro:generateContent",
+            &[],
+            b"{}",
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(res.json()["error"]["status"], "INTERNAL");
+    // Other paths: plain 404.
+    let res = gw.send(Method::GET, "/elsewhere", &[], b"").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.json(), json!({"error": "not found"}));
+    // None of these reached the provider.
+    assert!(mock.try_next_request().is_none());
+}
+
+#[tokio::test]
+async fn models_lists_granted_models() {
+    let (gw, _mock) = setup().await;
+    let res = gw
+        .send(Method::GET, "/v1/models?limit=1000", &[], b"")
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let v = res.json();
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["has_more"], false);
+    let ids: Vec<(String, String)> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["owned_by"].as_str().unwrap().to_string(),
+                e["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids[0],
+        ("anthropic".to_string(), "claude-sonnet-4-6".to_string())
+    );
+    assert!(ids.contains(&("openai".to_string(), "gpt-5-mini".to_string())));
+    assert_eq!(v["data"][0]["metadata"]["provider"]["id"], "anthropic");
+    let one = gw
+        .send(Method::GET, "/v1/models/gpt-5-mini", &[], b"")
+        .await;
+    assert_eq!(one.json()["id"], "gpt-5-mini");
+    let none = gw.send(Method::GET, "/v1/models/nope", &[], b"").await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn callers_without_identity_or_role_are_refused() {
+    let mock = MockUpstream::start_default().await.unwrap();
+    let gw = gateway(&config(
+        &mock.base_url(),
+        r#", "identity": {"loopback": false}"#,
+    ))
+    .await;
+    let res = gw
+        .post("/v1/messages", &[], br#"{"model":"claude-sonnet-4-6"}"#)
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        res.json()["error"]["message"],
+        "access denied: unknown identity"
+    );
+    assert_eq!(res.json()["error"]["type"], "permission_error");
+
+    let text = config(&mock.base_url(), "").replace(r#"{"role": "admin"}, "#, "");
+    let gw = gateway(&text).await;
+    let res = gw
+        .post("/v1/chat/completions", &[], br#"{"model":"gpt-5"}"#)
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        res.json()["error"]["message"],
+        "access denied: no role granted"
+    );
+    // The health paths need no identity.
+    assert_eq!(
+        gw.send(Method::GET, "/healthz", &[], b"").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn connections_to_the_provider_are_reused() {
+    let (gw, mut mock) = setup().await;
+    for _ in 0..5 {
+        let res = gw
+            .post("/v1/chat/completions", &[], br#"{"model":"gpt-5"}"#)
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+        mock.next_request().await.unwrap();
+    }
+    assert_eq!(mock.connections(), 1);
+}
