@@ -622,3 +622,144 @@ async fn connections_to_the_provider_are_reused() {
     }
     assert_eq!(mock.connections(), 1);
 }
+
+fn config_with_more_providers(base: &str, extra_gateway: &str) -> String {
+    config(base, extra_gateway).replace(
+        r#""local": {"#,
+        &format!(
+            r#""bedrock": {{"baseurl": "{base}", "apikey": "sk-bedrock", "compatibility": {{"bedrock_model_invoke": true}},
+                          "models": ["us.anthropic.claude-sonnet-4-5-20250929-v1:0"]}},
+               "chatgpt": {{"baseurl": "{base}/backend-api/codex", "auth_mode": "passthrough",
+                          "compatibility": {{"openai_responses": true, "openai_chat": false}}, "models": ["gpt-5-codex"]}},
+               "local": {{"#
+        ),
+    )
+}
+
+#[tokio::test]
+async fn bedrock_and_codex_prefixes_are_removed() {
+    let mut mock = MockUpstream::start(|_| Reply::json(StatusCode::OK, &json!({"ok": true})))
+        .await
+        .unwrap();
+    let gw = gateway(&config_with_more_providers(&mock.base_url(), "")).await;
+    let res = gw
+        .post(
+            "/bedrock/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke",
+            &[],
+            br#"{"anthropic_version":"bedrock-2023-05-31"}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(
+        got.uri, "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke",
+        "path forwarded as received"
+    );
+    assert_eq!(got.header("authorization"), Some("Bearer sk-bedrock"));
+
+    let res = gw
+        .post(
+            "/codex/responses",
+            &[
+                ("authorization", "Bearer chatgpt-oauth"),
+                ("chatgpt-account-id", "acc"),
+            ],
+            br#"{"model":"gpt-5-codex","stream":true}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(got.uri, "/backend-api/codex/responses");
+    assert_eq!(got.header("authorization"), Some("Bearer chatgpt-oauth"));
+    assert_eq!(got.header("chatgpt-account-id"), Some("acc"));
+}
+
+#[tokio::test]
+async fn responses_by_id_go_to_the_sole_responses_provider() {
+    let mut mock = MockUpstream::start(|_| Reply::json(StatusCode::OK, &json!({"id": "resp_1"})))
+        .await
+        .unwrap();
+    let gw = gateway(&config(&mock.base_url(), "")).await;
+    let res = gw
+        .send(Method::GET, "/v1/responses/resp_1?include=x", &[], b"")
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(
+        (&got.method, got.uri.as_str()),
+        (&Method::GET, "/v1/responses/resp_1?include=x")
+    );
+    assert_eq!(
+        got.header("authorization"),
+        Some(format!("Bearer {PROVIDER_KEY}").as_str())
+    );
+    // With two responses providers the gateway cannot tell which one made the id.
+    let gw = gateway(&config_with_more_providers(&mock.base_url(), "")).await;
+    let res = gw
+        .send(Method::DELETE, "/v1/responses/resp_1", &[], b"")
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn silent_streams_are_cut_after_stream_idle() {
+    let mut mock = MockUpstream::start(|_| Reply::Sse {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        events: vec![(
+            Duration::ZERO,
+            Bytes::from_static(b"event: ping\ndata: {}\n\n"),
+        )],
+        then: Then::Hang,
+    })
+    .await
+    .unwrap();
+    let text =
+        config(&mock.base_url(), "").replace(r#""stream_idle": "2s""#, r#""stream_idle": "300ms""#);
+    let gw = gateway(&text).await;
+    let req = gw.request(
+        Method::POST,
+        "/v1/messages",
+        &[],
+        br#"{"model":"claude-sonnet-4-6","stream":true}"#,
+    );
+    let res = gw.client.request(req).await.unwrap();
+    let mut body = res.into_body();
+    assert!(body.frame().await.unwrap().unwrap().is_data());
+    // The next read fails: the gateway aborted the stream instead of waiting forever.
+    let next = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("cut in time");
+    assert!(
+        !matches!(next, Some(Ok(_))),
+        "the silent stream must end with an error"
+    );
+    assert!(
+        mock.next_close().await.is_some(),
+        "the provider connection is closed too"
+    );
+}
+
+#[tokio::test]
+async fn h2c_clients_are_served() {
+    let (gw, mut mock) = setup().await;
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let req = gw.request(
+        Method::POST,
+        "/v1/chat/completions",
+        &[],
+        br#"{"model":"gpt-5"}"#,
+    );
+    let res = client.request(req).await.unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(res.status(), StatusCode::OK);
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(
+        got.version,
+        http::Version::HTTP_11,
+        "upstream speaks HTTP/1.1 to a plain-http provider"
+    );
+    assert_eq!(&got.body[..], br#"{"model":"gpt-5"}"#);
+}
