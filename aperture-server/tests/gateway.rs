@@ -763,3 +763,46 @@ async fn h2c_clients_are_served() {
     );
     assert_eq!(&got.body[..], br#"{"model":"gpt-5"}"#);
 }
+
+#[tokio::test]
+async fn shutdown_lets_running_streams_finish() {
+    let events: Vec<(Duration, Bytes)> = (0..4)
+        .map(|i| {
+            (
+                Duration::from_millis(100),
+                Bytes::from(format!("data: {{\"i\":{i}}}\n\n")),
+            )
+        })
+        .collect();
+    let mock = MockUpstream::start(move |_| Reply::Sse {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        events: events.clone(),
+        then: Then::End,
+    })
+    .await
+    .unwrap();
+    let mut gw = gateway(&config(&mock.base_url(), "")).await;
+    let req = gw.request(
+        Method::POST,
+        "/v1/chat/completions",
+        &[],
+        br#"{"model":"gpt-5","stream":true}"#,
+    );
+    let res = gw.client.request(req).await.unwrap();
+    // Stop the server while the stream is running: it stops accepting, the stream goes on.
+    gw.stop.take().unwrap().send(()).unwrap();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .expect("the stream finished")
+        .to_bytes();
+    assert_eq!(
+        String::from_utf8_lossy(&body).matches("data: ").count(),
+        4,
+        "{body:?}"
+    );
+    let refused = tokio::net::TcpStream::connect(&gw.addr).await;
+    assert!(refused.is_err(), "no new connections after shutdown");
+}
