@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use aperture_auth::CredentialStrategy;
+use aperture_auth::{Access, CredentialStrategy, Identity};
 use aperture_config::{ApiKey, Config, HeaderLine};
 use aperture_route::RouteTable;
 use http::Uri;
@@ -32,7 +32,13 @@ pub struct Runtime {
     pub routes: RouteTable,
     /// Routable, enabled providers by id.
     pub upstreams: HashMap<String, Upstream>,
+    /// Evaluated grants per login (grants only change with the config, which replaces the
+    /// whole runtime).
+    access: RwLock<HashMap<String, Arc<Access>>>,
 }
+
+/// Logins whose access is remembered per runtime before the cache starts over.
+const ACCESS_CACHE_LIMIT: usize = 10_000;
 
 impl Runtime {
     /// Compiles a validated config.
@@ -59,8 +65,35 @@ impl Runtime {
             routes: RouteTable::new(&config),
             upstreams,
             config,
+            access: RwLock::default(),
         }
     }
+
+    /// The grants of `identity`, evaluated once per login and config version.
+    pub fn access(&self, identity: &Identity) -> Arc<Access> {
+        let key = identity_key(identity);
+        if let Some(a) = self.access.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return a;
+        }
+        let access = Arc::new(Access::for_identity(&self.config.grants, identity));
+        if let Ok(mut m) = self.access.write() {
+            if m.len() >= ACCESS_CACHE_LIMIT {
+                m.clear();
+            }
+            m.insert(key, access.clone());
+        }
+        access
+    }
+}
+
+/// What grants match on: the login and the groups.
+fn identity_key(identity: &Identity) -> String {
+    let mut key = identity.login.clone();
+    for g in &identity.groups {
+        key.push('\n');
+        key.push_str(g);
+    }
+    key
 }
 
 /// The current runtime, swapped whole on reload; each request takes one snapshot.

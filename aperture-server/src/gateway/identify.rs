@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use aperture_auth::{Access, Identity};
+use aperture_auth::Identity;
 use http::StatusCode;
 use tower::{Layer, Service};
 
@@ -67,7 +67,7 @@ where
                 return Box::pin(async move { Ok(res) });
             }
         };
-        let access = Access::for_identity(&rt.config.grants, &identity);
+        let access = rt.access(&identity);
         if access.role.is_none() {
             let res = native_error(
                 format,
@@ -77,7 +77,7 @@ where
             return Box::pin(async move { Ok(res) });
         }
         req.extensions_mut().insert(identity);
-        req.extensions_mut().insert(Arc::new(access));
+        req.extensions_mut().insert(access);
         Box::pin(self.inner.call(req))
     }
 }
