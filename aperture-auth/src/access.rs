@@ -1,6 +1,6 @@
 //! What an identity may do: the union of the grants whose `src` matches (SPEC.md §6).
 
-use aperture_config::{Grant, GrantSrc, HeaderLine, ModelGlob, Role};
+use aperture_config::{Capability, Grant, GrantSrc, HeaderLine, ModelGlob, Role};
 
 use crate::Identity;
 
@@ -31,22 +31,31 @@ impl Access {
     /// ```
     pub fn for_identity(grants: &[Grant], identity: &Identity) -> Self {
         let mut access = Access::default();
-        for grant in grants
+        let from_config = grants
             .iter()
             .filter(|g| g.src.iter().any(|s| matches(s, identity)))
-        {
-            for cap in &grant.capabilities {
-                access.role = access.role.max(cap.role);
-                access.read_metrics |= cap.read_metrics;
-                if let Some(glob) = &cap.models {
-                    access.models.push(glob.clone());
-                }
-                for h in &cap.add_headers {
-                    access.add_headers.push((cap.models.clone(), h.clone()));
-                }
-            }
+            .flat_map(|g| g.capabilities.iter());
+        // The network's grants (WhoIs CapMap) add to the config's.
+        for cap in from_config.chain(identity.capabilities.iter()) {
+            access.add(cap);
         }
         access
+    }
+
+    fn add(&mut self, cap: &Capability) {
+        self.role = self.role.max(cap.role);
+        self.read_metrics |= cap.read_metrics;
+        if let Some(glob) = &cap.models {
+            self.models.push(glob.clone());
+        }
+        for h in &cap.add_headers {
+            self.add_headers.push((cap.models.clone(), h.clone()));
+        }
+    }
+
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Some(Role::Admin)
     }
 
     /// Whether `provider/model` is granted.
@@ -134,6 +143,60 @@ mod tests {
             Access::for_identity(&g, &who("Alice@example.com", &[])).role,
             None
         );
+    }
+
+    #[test]
+    fn every_src_form() {
+        let g = grants(
+            r#"{"providers": {"p": {"baseurl": "https://p", "models": ["m"]}},
+              "grants": [
+                {"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"read_metrics": true}]}},
+                {"src": ["alice@example.com"], "app": {"tailscale.com/cap/aperture": [{"role": "user"}]}},
+                {"src": ["tag:api,tag:prod"], "app": {"tailscale.com/cap/aperture": [{"role": "user"}, {"models": "p/**"}]}},
+                {"src": ["(loopback)"], "app": {"tailscale.com/cap/aperture": [{"role": "admin"}]}},
+                {"src": ["group:eng"], "app": {"tailscale.com/cap/aperture": [{"models": "p/m"}]}},
+                {"src": ["ai-users@groups.example.com"], "app": {"tailscale.com/cap/aperture": [{"role": "user"}]}}
+              ],
+              "temp_grants": [{"src": ["tagged-devices"], "grants": [{"role": "admin"}]}]}"#,
+        );
+        let cases: [(Identity, Option<Role>, bool, bool); 7] = [
+            (who("eve@example.com", &[]), None, true, false),
+            (who("alice@example.com", &[]), Some(Role::User), true, false),
+            (who("tag:api,tag:prod", &[]), Some(Role::User), true, true),
+            (who("tag:api", &[]), None, true, false),
+            (Identity::loopback(), Some(Role::Admin), true, false),
+            (who("bob@example.com", &["group:eng"]), None, true, true),
+            (
+                who("carol@example.com", &["ai-users@groups.example.com"]),
+                Some(Role::User),
+                true,
+                false,
+            ),
+        ];
+        for (id, role, metrics, model) in cases {
+            let a = Access::for_identity(&g, &id);
+            assert_eq!(a.role, role, "{}", id.login);
+            assert_eq!(a.read_metrics, metrics, "{}", id.login);
+            assert_eq!(a.model_granted("p", "m"), model, "{}", id.login);
+        }
+        // `tagged-devices` matches nothing, not even a tagged device.
+        let tagged = Access::for_identity(&g, &who("tag:ci", &[]));
+        assert_ne!(tagged.role, Some(Role::Admin));
+    }
+
+    #[test]
+    fn network_grants_add_to_config_grants() {
+        let g = grants(CONFIG);
+        let mut id = who("dave@example.com", &[]);
+        assert_eq!(Access::for_identity(&g, &id).role, None);
+        id.capabilities = std::sync::Arc::new(aperture_config::capabilities_from_json(&[
+            serde_json::json!({"role": "user"}),
+            serde_json::json!({"models": "openrouter/**"}),
+        ]));
+        let a = Access::for_identity(&g, &id);
+        assert_eq!(a.role, Some(Role::User));
+        assert!(a.model_granted("openrouter", "anthropic/claude-x"));
+        assert!(a.read_metrics, "plus the config's * grant");
     }
 
     #[test]

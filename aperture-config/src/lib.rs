@@ -59,6 +59,7 @@ pub use units::{
     NANOS_PER_DOLLAR, Rate, format_duration, format_money, parse_duration, parse_money, parse_rate,
     parse_size,
 };
+pub use validate::grants::capabilities_from_json;
 pub use values::{Cidr, HeaderLine, Secret, parse_http_url};
 
 /// The built-in starter config (HuJSON), served by `aperture serve` when no config file exists

@@ -249,3 +249,31 @@ pub(crate) fn unsupported_template(name: &str) -> Option<&str> {
     let (_, t) = name.split_once(':')?;
     (t != "<user>" && t != "<node>").then_some(t)
 }
+
+/// Converts capability objects that arrive at run time (a WhoIs `CapMap` entry under
+/// `tailscale.com/cap/aperture`) into typed capabilities. Objects that are not capability
+/// objects are skipped; problems inside them are ignored the way config warnings are (bad globs
+/// and header lines dropped), since there is nobody to report them to.
+pub fn capabilities_from_json(values: &[serde_json::Value]) -> Vec<Capability> {
+    let raw = RawConfig::default();
+    let providers = BTreeMap::new();
+    let refs = Refs {
+        raw: &raw,
+        providers: &providers,
+        mcp_servers: &[],
+    };
+    let mut ctx = Ctx::default();
+    let known = crate::load::schema_value()
+        .pointer("/$defs/RawCapability/properties")
+        .and_then(serde_json::Value::as_object);
+    values
+        .iter()
+        .filter_map(|v| {
+            // Unknown fields are ignored, as Go's decoder does.
+            let mut obj = v.as_object()?.clone();
+            obj.retain(|k, _| known.is_some_and(|p| p.contains_key(k)));
+            serde_json::from_value::<RawCapability>(serde_json::Value::Object(obj)).ok()
+        })
+        .map(|c| refs.capability(&c, 0, "", &mut ctx))
+        .collect()
+}

@@ -4,7 +4,7 @@
 //! use Aperture's wording; the ones marked "(ours)" in SPEC.md are this gateway's additions.
 
 mod gateway;
-mod grants;
+pub(crate) mod grants;
 mod providers;
 mod sections;
 

@@ -760,3 +760,17 @@ fn values_from_the_environment_are_shown_as_written() {
     assert!(h.value.is_sensitive());
     assert!(!format!("{cfg:?}").contains("sk-sentinel"));
 }
+
+#[test]
+fn capabilities_from_a_capmap() {
+    let caps = crate::capabilities_from_json(&[
+        serde_json::json!({"role": "user"}),
+        serde_json::json!({"models": "anthropic/**", "future_field": 1}),
+        serde_json::json!("not an object"),
+        serde_json::json!({"models": "a//b"}),
+    ]);
+    assert_eq!(caps.len(), 3);
+    assert_eq!(caps[0].role, Some(crate::Role::User));
+    assert_eq!(caps[1].models.as_ref().unwrap().as_str(), "anthropic/**");
+    assert!(caps[2].models.is_none(), "a bad glob is dropped");
+}
