@@ -34,13 +34,18 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Removes what never goes to a provider: hop-by-hop headers, `Host` (set from the upstream
-/// URL), and `Tailscale-*` identity headers.
-pub(crate) fn clean_upstream_request(headers: &mut HeaderMap) {
+/// URL), `Tailscale-*` identity headers, and — for requests that came through a trusted
+/// proxy — `Forwarded` and `X-Forwarded-*`.
+pub(crate) fn clean_upstream_request(headers: &mut HeaderMap, via_proxy: bool) {
     strip_hop_by_hop(headers);
     headers.remove(header::HOST);
     let tailscale: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| k.as_str().starts_with("tailscale-"))
+        .filter(|k| {
+            let k = k.as_str();
+            k.starts_with("tailscale-")
+                || (via_proxy && (k == "forwarded" || k.starts_with("x-forwarded-")))
+        })
         .cloned()
         .collect();
     for name in tailscale {
@@ -71,9 +76,15 @@ mod tests {
             "anthropic-beta",
             HeaderValue::from_static("oauth-2025-04-20"),
         );
-        clean_upstream_request(&mut h);
+        h.insert("x-forwarded-for", HeaderValue::from_static("100.64.0.1"));
+        h.insert("forwarded", HeaderValue::from_static("for=100.64.0.1"));
+        let mut direct = h.clone();
+        clean_upstream_request(&mut h, true);
         let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["anthropic-beta"]);
+        // Without a trusted proxy in front, forwarding headers are the client's own and pass.
+        clean_upstream_request(&mut direct, false);
+        assert!(direct.contains_key("x-forwarded-for") && direct.contains_key("forwarded"));
         assert_eq!(h.get_all("anthropic-beta").iter().count(), 2);
     }
 }

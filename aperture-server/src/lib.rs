@@ -15,6 +15,7 @@ pub mod mock;
 mod request_id;
 pub mod runtime;
 mod serve;
+pub mod tailscale;
 pub mod upstream;
 
 pub use idle::{IdleTimeout, StreamIdleTimeout};

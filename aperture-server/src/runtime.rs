@@ -8,6 +8,8 @@ use aperture_config::{ApiKey, Config, HeaderLine};
 use aperture_route::RouteTable;
 use http::Uri;
 
+use crate::tailscale::WhoIsClient;
+
 /// One provider, ready to send to.
 #[derive(Debug)]
 pub struct Upstream {
@@ -32,6 +34,8 @@ pub struct Runtime {
     pub routes: RouteTable,
     /// Routable, enabled providers by id.
     pub upstreams: HashMap<String, Upstream>,
+    /// Tailscale WhoIs, when `gateway.identity.tailscale` is enabled.
+    pub whois: Option<WhoIsClient>,
     /// Evaluated grants per login (grants only change with the config, which replaces the
     /// whole runtime).
     access: RwLock<HashMap<String, Arc<Access>>>,
@@ -61,9 +65,16 @@ impl Runtime {
                 ))
             })
             .collect();
+        let whois = config
+            .gateway
+            .identity
+            .tailscale
+            .as_ref()
+            .map(|t| WhoIsClient::new(t.socket.clone(), t.cache_ttl));
         Self {
             routes: RouteTable::new(&config),
             upstreams,
+            whois,
             config,
             access: RwLock::default(),
         }
@@ -71,6 +82,10 @@ impl Runtime {
 
     /// The grants of `identity`, evaluated once per login and config version.
     pub fn access(&self, identity: &Identity) -> Arc<Access> {
+        if !identity.capabilities.is_empty() {
+            // Network grants vary per node: not cached here (the WhoIs answer is).
+            return Arc::new(Access::for_identity(&self.config.grants, identity));
+        }
         let key = identity_key(identity);
         if let Some(a) = self.access.read().ok().and_then(|m| m.get(&key).cloned()) {
             return a;

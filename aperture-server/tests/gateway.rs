@@ -144,7 +144,13 @@ impl Gateway {
 
 #[tokio::test]
 async fn claude_subscription_request_arrives_unchanged() {
-    let (gw, mut mock) = setup().await;
+    let mut mock = MockUpstream::start_default().await.unwrap();
+    // Loopback is not a trusted proxy here, so a spoofed identity header is dropped, not believed.
+    let gw = gateway(&config(
+        &mock.base_url(),
+        r#", "identity": {"headers": {"trusted_proxies": []}}"#,
+    ))
+    .await;
     let body = br#"{"model":"claude-sonnet-4-6","max_tokens":64,"system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.0"}],"messages":[{"role":"user","content":"hi \u00e9"}],"metadata":{"user_id":"u"}}"#;
     let res = gw
         .post(

@@ -17,14 +17,29 @@ pub enum Target {
     Inference(Endpoint),
     /// `GET /v1/models` (`None`) or `GET /v1/models/{id}`.
     Models(Option<String>),
+    /// A management call under `/api/`.
+    Api(ApiCall),
+}
+
+/// The management calls served so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiCall {
+    /// `GET /api/me`: the caller's identity and role.
+    Me,
+    /// `GET /api/providers`: the providers and models the caller may use.
+    Providers,
 }
 
 impl Target {
-    /// The API format errors are answered in.
-    pub fn format(&self) -> aperture_route::ApiFormat {
+    /// An error answer in this target's format: the caller's native envelope for inference
+    /// and `/v1/models`, `{"error":"…"}` for management calls.
+    pub fn error(&self, status: http::StatusCode, message: &str) -> Res {
         match self {
-            Target::Inference(e) => e.format,
-            Target::Models(_) => aperture_route::ApiFormat::OpenAi,
+            Target::Inference(e) => super::native_error(e.format, status, message),
+            Target::Models(_) => {
+                super::native_error(aperture_route::ApiFormat::OpenAi, status, message)
+            }
+            Target::Api(_) => super::error::plain_error(status, message),
         }
     }
 }
@@ -50,6 +65,11 @@ pub struct Classify<S> {
 fn models_target(method: &Method, path: &str) -> Option<Target> {
     if method != Method::GET {
         return None;
+    }
+    match path {
+        "/api/me" => return Some(Target::Api(ApiCall::Me)),
+        "/api/providers" => return Some(Target::Api(ApiCall::Providers)),
+        _ => {}
     }
     if path == "/v1/models" || path == "/v1/models/" {
         return Some(Target::Models(None));

@@ -1,22 +1,29 @@
-//! Identity and role: who is calling, and may they use the gateway at all.
+//! Identity and role: who is calling, and may they use the gateway at all (SPEC.md §5, §6.1).
 //!
-//! Until the identity issue lands, only loopback peers are identified (as `(loopback)`, when
-//! `gateway.identity.loopback` is on); everyone else gets 403 `access denied: unknown identity`
-//! and nothing is forwarded.
+//! Sources in order, first hit wins: trusted `Tailscale-User-*` headers (only from peers in
+//! `trusted_proxies`), Tailscale WhoIs (non-loopback peers), the static table, loopback. A
+//! caller none of them knows gets 403 `access denied: unknown identity`; an unreachable or
+//! confused tailscaled gets 503 `identity service unavailable`. Nothing is forwarded either way.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use aperture_auth::Identity;
-use http::StatusCode;
+use aperture_auth::{HeaderIdentity, Identity, from_static_table, from_trusted_headers};
+use http::{HeaderMap, StatusCode};
 use tower::{Layer, Service};
 
-use super::error::native_error;
 use super::{BoxFut, PeerAddr, Req, Res, Target};
 use crate::runtime::Runtime;
+use crate::tailscale::WhoIs;
 
-/// Inserts [`Identity`] and [`Access`]; rejects unknown callers and callers without a role.
+/// Marks a request whose TCP peer is a trusted proxy: its `Forwarded` and `X-Forwarded-*`
+/// headers are not forwarded upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct FromTrustedProxy;
+
+/// Inserts [`Identity`] and `Arc<Access>`; rejects unknown callers and callers without a role.
 #[derive(Debug, Clone, Copy)]
 pub struct IdentifyLayer;
 
@@ -31,6 +38,64 @@ impl<S> Layer<S> for IdentifyLayer {
 #[derive(Debug, Clone)]
 pub struct Identify<S> {
     inner: S,
+}
+
+/// Why a caller is refused.
+struct Refusal(StatusCode, &'static str);
+
+const UNKNOWN: Refusal = Refusal(StatusCode::FORBIDDEN, "access denied: unknown identity");
+
+/// Runs the sources in order. `trusted` says whether the peer is a trusted proxy.
+async fn resolve(
+    rt: &Runtime,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted: bool,
+) -> Result<Identity, Refusal> {
+    let Some(peer) = peer else {
+        return Err(UNKNOWN);
+    };
+    let ip = peer.ip().to_canonical();
+    let sources = &rt.config.gateway.identity;
+    if trusted {
+        match from_trusted_headers(headers) {
+            HeaderIdentity::Known(id) => return Ok(id),
+            HeaderIdentity::Denied => return Err(UNKNOWN),
+            HeaderIdentity::NotProxied => {}
+        }
+    }
+    if let (Some(whois), false) = (&rt.whois, ip.is_loopback()) {
+        match whois.whois(SocketAddr::new(ip, peer.port())).await {
+            Ok(WhoIs::Found(id)) => return Ok(id),
+            Ok(WhoIs::NotFound) => {}
+            Err(e) => {
+                eprintln!("aperture: identity service unavailable for peer {peer}: {e}");
+                return Err(Refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "identity service unavailable",
+                ));
+            }
+        }
+    }
+    if let Some(id) = from_static_table(&sources.static_table, ip) {
+        return Ok(id);
+    }
+    if sources.loopback && ip.is_loopback() {
+        return Ok(Identity::loopback());
+    }
+    Err(UNKNOWN)
+}
+
+/// Removes identity headers an untrusted peer sent, before anything else sees them.
+fn strip_identity_headers(headers: &mut HeaderMap) {
+    let names: Vec<_> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("tailscale-"))
+        .cloned()
+        .collect();
+    for n in names {
+        headers.remove(n);
+    }
 }
 
 impl<S> Service<Req> for Identify<S>
@@ -48,36 +113,40 @@ where
 
     fn call(&mut self, mut req: Req) -> Self::Future {
         let (Some(rt), Some(target)) = (
-            req.extensions().get::<Arc<Runtime>>(),
-            req.extensions().get::<Target>(),
+            req.extensions().get::<Arc<Runtime>>().cloned(),
+            req.extensions().get::<Target>().cloned(),
         ) else {
             return super::route::misconfigured();
         };
-        let format = target.format();
-        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-        let loopback_ok = rt.config.gateway.identity.loopback;
-        let identity = match peer {
-            Some(ip) if loopback_ok && ip.to_canonical().is_loopback() => Identity::loopback(),
-            _ => {
-                let res = native_error(
-                    format,
-                    StatusCode::FORBIDDEN,
-                    "access denied: unknown identity",
-                );
-                return Box::pin(async move { Ok(res) });
-            }
-        };
-        let access = rt.access(&identity);
-        if access.role.is_none() {
-            let res = native_error(
-                format,
-                StatusCode::FORBIDDEN,
-                "access denied: no role granted",
-            );
-            return Box::pin(async move { Ok(res) });
+        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
+        let trusted = peer.is_some_and(|p| {
+            let ip = p.ip().to_canonical();
+            rt.config
+                .gateway
+                .identity
+                .trusted_proxies
+                .iter()
+                .any(|c| c.contains(ip))
+        });
+        if trusted {
+            req.extensions_mut().insert(FromTrustedProxy);
+        } else {
+            strip_identity_headers(req.headers_mut());
         }
-        req.extensions_mut().insert(identity);
-        req.extensions_mut().insert(access);
-        Box::pin(self.inner.call(req))
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let identity = match resolve(&rt, peer, req.headers(), trusted).await {
+                Ok(id) => id,
+                Err(Refusal(status, message)) => return Ok(target.error(status, message)),
+            };
+            let access = rt.access(&identity);
+            if access.role.is_none() {
+                return Ok(target.error(StatusCode::FORBIDDEN, "access denied: no role granted"));
+            }
+            req.extensions_mut().insert(identity);
+            req.extensions_mut().insert(access);
+            inner.call(req).await
+        })
     }
 }

@@ -2,15 +2,16 @@
 //!
 //! ```text
 //! SnapshotLayer   one config snapshot and a request id per request; id on every response
-//!   ClassifyLayer   path -> Target (inference Endpoint or /v1/models); native 400/404/405/501
-//!     IdentifyLayer   peer -> Identity + Access; 403 unknown identity / no role granted
-//!       RouteLayer      body (bounded) -> model -> Route; 400/403/404/413; answers /v1/models
+//!   ClassifyLayer   path -> Target (inference Endpoint, /v1/models, /api/*); native 400/404/405/501
+//!     IdentifyLayer   peer -> Identity + Access (headers, WhoIs, static, loopback); 403 / 503
+//!       RouteLayer      body (bounded) -> model -> Route; 400/403/404/413; answers /v1/models, /api/*
 //!         Proxy           credentials, headers, upstream URL; pooled client; 502/504; streaming
 //! ```
 //!
 //! Each layer passes what it learned down as request extensions. Every rejection is a response
 //! in the caller's own API format, so the stack's error type stays `Infallible`.
 
+mod api;
 mod classify;
 mod error;
 mod identify;
@@ -31,9 +32,9 @@ use aperture_config::Config;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-pub use classify::{ClassifyLayer, Target};
+pub use classify::{ApiCall, ClassifyLayer, Target};
 pub use error::native_error;
-pub use identify::IdentifyLayer;
+pub use identify::{FromTrustedProxy, IdentifyLayer};
 pub use proxy::Proxy;
 pub use route::RouteLayer;
 pub use snapshot::SnapshotLayer;

@@ -79,9 +79,10 @@ async fn forward(
         return native_error(format, StatusCode::NOT_IMPLEMENTED, &message);
     }
     let buffered = req.extensions().get::<BufferedBody>().is_some();
+    let via_proxy = req.extensions().get::<super::FromTrustedProxy>().is_some();
     let (mut parts, body) = req.into_parts();
 
-    clean_upstream_request(&mut parts.headers);
+    clean_upstream_request(&mut parts.headers, via_proxy);
     if buffered {
         // The body may have been rewritten; the HTTP library sets the length from it.
         parts.headers.remove(header::CONTENT_LENGTH);

@@ -73,6 +73,10 @@ where
                 let res = super::models::answer(&rt, &access, id.as_deref());
                 return Box::pin(async move { Ok(res) });
             }
+            Target::Api(call) => {
+                let res = super::api::answer(*call, &req, &rt, &access);
+                return Box::pin(async move { Ok(res) });
+            }
             Target::Inference(e) => e.clone(),
         };
         let clone = self.inner.clone();
