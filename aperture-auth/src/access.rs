@@ -13,9 +13,9 @@ pub struct Access {
     pub models: Vec<ModelGlob>,
     /// May read `/metrics`.
     pub read_metrics: bool,
-    /// Headers from capability objects: floating ones (`None`) apply to every request, the
-    /// others when the routed `provider/model` matches.
-    pub add_headers: Vec<(Option<ModelGlob>, HeaderLine)>,
+    /// Headers from capability objects: floating ones (no globs) apply to every request, the
+    /// others when the routed `provider/model` matches one of the object's globs.
+    pub add_headers: Vec<(Vec<ModelGlob>, HeaderLine)>,
 }
 
 impl Access {
@@ -45,9 +45,7 @@ impl Access {
     fn add(&mut self, cap: &Capability) {
         self.role = self.role.max(cap.role);
         self.read_metrics |= cap.read_metrics;
-        if let Some(glob) = &cap.models {
-            self.models.push(glob.clone());
-        }
+        self.models.extend(cap.models.iter().cloned());
         for h in &cap.add_headers {
             self.add_headers.push((cap.models.clone(), h.clone()));
         }
@@ -76,7 +74,7 @@ impl Access {
         let name = format!("{provider}/{model}");
         self.add_headers
             .iter()
-            .filter(move |(glob, _)| glob.as_ref().is_none_or(|g| g.matches(&name)))
+            .filter(move |(globs, _)| globs.is_empty() || globs.iter().any(|g| g.matches(&name)))
             .map(|(_, h)| h)
     }
 }

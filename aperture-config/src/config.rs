@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http::{HeaderName, Uri};
+use http::HeaderName;
 
 use crate::glob::{ModelGlob, ShellGlob};
 use crate::units::Rate;
-use crate::values::{Cidr, HeaderLine, Secret};
+use crate::values::{Cidr, HeaderLine, Secret, Url};
 
 /// A validated gateway config.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ pub struct Provider {
     /// The id (the key in `providers`).
     pub id: String,
     /// API root with any trailing `/` trimmed; `None` when missing or invalid.
-    pub baseurl: Option<Uri>,
+    pub baseurl: Option<Url>,
     /// Exact upstream model ids.
     pub models: Vec<String>,
     /// The provider key.
@@ -346,8 +346,9 @@ pub enum Role {
 pub struct Capability {
     /// The role, if any.
     pub role: Option<Role>,
-    /// The model glob; `None` makes the object floating.
-    pub models: Option<ModelGlob>,
+    /// The model globs (one from `models`, one per legacy `providers` entry); none makes the
+    /// object floating.
+    pub models: Vec<ModelGlob>,
     /// Quota bucket references.
     pub quotas: Vec<String>,
     /// Hooks to fire.
@@ -442,7 +443,7 @@ pub struct Hook {
     /// Its name.
     pub name: String,
     /// Where it posts; `None` when missing or invalid.
-    pub url: Option<Uri>,
+    pub url: Option<Url>,
     /// Its key.
     pub apikey: Option<Secret>,
     /// The key's header.
@@ -542,7 +543,7 @@ pub struct Gateway {
     /// Upstream timeouts.
     pub timeouts: Timeouts,
     /// Upstream proxy.
-    pub upstream_proxy: Option<Uri>,
+    pub upstream_proxy: Option<Url>,
     /// TLS roots for upstreams.
     pub tls_roots: TlsRoots,
     /// Grace period for streams at shutdown.

@@ -60,7 +60,7 @@ pub use units::{
     parse_size,
 };
 pub use validate::grants::capabilities_from_json;
-pub use values::{Cidr, HeaderLine, Secret, parse_http_url};
+pub use values::{Cidr, HeaderLine, Secret, Url, parse_http_url};
 
 /// The built-in starter config (HuJSON), served by `aperture serve` when no config file exists
 /// and written out for editing: Anthropic and OpenAI providers in passthrough mode, and a grant

@@ -235,6 +235,17 @@ impl<'e> Loader<'e> {
         let mut missing = Vec::new();
         let mut substituted = Vec::new();
         substitute_value(&mut resolved, "", self.env, &mut missing, &mut substituted);
+        // Every value that came from the environment, as resolved and as written, so that no
+        // diagnostic can repeat a resolved value (a secret, often).
+        let mut scrub: Vec<(String, String)> = substituted
+            .iter()
+            .filter_map(|p| {
+                let now = resolved.pointer(p)?.as_str()?;
+                let was = value.pointer(p)?.as_str()?;
+                (now.len() >= 3 && now != was).then(|| (now.to_string(), was.to_string()))
+            })
+            .collect();
+        scrub.sort_by_key(|(now, _)| std::cmp::Reverse(now.len()));
         let resolved: RawConfig = match serde_json::from_value(resolved) {
             Ok(r) => r,
             Err(e) => {
@@ -264,6 +275,7 @@ impl<'e> Loader<'e> {
         let mut ctx = Ctx {
             unsubstituted: Some(&value),
             substituted: substituted.iter().map(String::as_str).collect(),
+            scrub,
             ..Ctx::default()
         };
         let config = validate::validate(&resolved, &mut ctx);

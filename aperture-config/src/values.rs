@@ -130,9 +130,40 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// An absolute `http://` or `https://` URL from the config. Its `Debug` output leaves out
+/// user info and the query, which may carry credentials; it dereferences to the full
+/// [`Uri`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Url(Uri);
+
+impl Url {
+    /// The full URI.
+    pub fn as_uri(&self) -> &Uri {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Url {
+    type Target = Uri;
+    fn deref(&self) -> &Uri {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.0.scheme_str().unwrap_or("");
+        let host = self.0.host().unwrap_or("");
+        match self.0.port_u16() {
+            Some(port) => write!(f, "{scheme}://{host}:{port}{}", self.0.path()),
+            None => write!(f, "{scheme}://{host}{}", self.0.path()),
+        }
+    }
+}
+
 /// Parses an absolute `http://` or `https://` URL; the message never repeats the URL (it may
 /// carry credentials).
-pub fn parse_http_url(s: &str) -> Result<Uri, String> {
+pub fn parse_http_url(s: &str) -> Result<Url, String> {
     let uri: Uri = s.parse().map_err(|_| "not a valid URL".to_string())?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
@@ -141,7 +172,7 @@ pub fn parse_http_url(s: &str) -> Result<Uri, String> {
     if uri.authority().is_none_or(|a| a.host().is_empty()) {
         return Err("has no host".into());
     }
-    Ok(uri)
+    Ok(Url(uri))
 }
 
 #[cfg(test)]

@@ -58,4 +58,4 @@ pub use endpoint::{Endpoint, ModelSource};
 pub use envelope::{ErrorKind, ErrorResponse, render_error, render_error_with};
 pub use model::{BodyModel, ModelError, extract_body_model, splice_model};
 pub use table::{Route, RouteError, RouteTable};
-pub use url::{UpstreamUriError, upstream_uri};
+pub use url::{UpstreamUriError, has_key_param, upstream_uri};

@@ -101,12 +101,26 @@ pub fn upstream_uri(
     Uri::try_from(s).map_err(|_| UpstreamUriError::Invalid)
 }
 
+/// Whether one `name=value` query parameter is `key` (the name compared percent-decoded).
+fn is_key(param: &str) -> bool {
+    let name = param.split('=').next().unwrap_or("");
+    name == "key" || (name.contains('%') && percent_decode(name).as_deref() == Some("key"))
+}
+
+/// Whether a query string carries a `key` parameter (a credential, SPEC.md §2.1); names are
+/// compared percent-decoded, so `k%65y=` counts.
+///
+/// ```
+/// assert!(aperture_route::has_key_param("alt=sse&key=AIza"));
+/// assert!(aperture_route::has_key_param("k%65y=AIza"));
+/// assert!(!aperture_route::has_key_param("keys=1&monkey=2"));
+/// ```
+pub fn has_key_param(query: &str) -> bool {
+    query.split('&').any(is_key)
+}
+
 /// The query without its `key` parameters (names compared percent-decoded).
 fn without_key_param(query: &str) -> Cow<'_, str> {
-    let is_key = |param: &str| {
-        let name = param.split('=').next().unwrap_or("");
-        name == "key" || (name.contains('%') && percent_decode(name).as_deref() == Some("key"))
-    };
     if !query.split('&').any(is_key) {
         return Cow::Borrowed(query);
     }

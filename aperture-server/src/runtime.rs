@@ -4,9 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aperture_auth::{Access, CredentialStrategy, Identity};
-use aperture_config::{ApiKey, Config, HeaderLine};
+use aperture_config::{ApiKey, Config, HeaderLine, Url};
 use aperture_route::RouteTable;
-use http::Uri;
 
 use crate::tailscale::WhoIsClient;
 
@@ -16,7 +15,7 @@ pub struct Upstream {
     /// Provider id.
     pub id: String,
     /// API root (trailing `/` trimmed).
-    pub baseurl: Uri,
+    pub baseurl: Url,
     /// What `auth_mode` does to credentials.
     pub strategy: CredentialStrategy,
     /// Provider `add_headers`.

@@ -40,7 +40,12 @@ pub async fn serve(
     let grace = config.gateway.shutdown_grace;
     let stack = Gateway::new(config).map_err(std::io::Error::other)?.stack();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(64 * 1024 + 8 * 1024);
+    // Slow or silent clients cannot hold a connection open before sending their headers.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(64 * 1024 + 8 * 1024);
     builder.http2().max_header_list_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);

@@ -130,10 +130,14 @@ impl Gateway {
             headers: parts.headers,
             body,
         };
-        assert!(
-            !String::from_utf8_lossy(&answer.body).contains("sk-sentinel"),
-            "a provider key leaked into an answer"
-        );
+        let headers = format!("{:?}", answer.headers);
+        for secret in ["sk-sentinel", "sk-backup"] {
+            assert!(
+                !String::from_utf8_lossy(&answer.body).contains(secret)
+                    && !headers.contains(secret),
+                "a provider key leaked into an answer"
+            );
+        }
         answer
     }
 
@@ -201,12 +205,7 @@ async fn claude_subscription_request_arrives_unchanged() {
     assert_eq!(got.header("x-vendor-unknown"), Some("kept"));
     assert_eq!(got.header("user-agent"), Some("claude-cli/2.0.0"));
     assert_eq!(got.header("x-grant-header"), Some("g"));
-    for gone in [
-        "tailscale-user-login",
-        "proxy-authorization",
-        "x-hop",
-        "x-forwarded-for",
-    ] {
+    for gone in ["tailscale-user-login", "proxy-authorization", "x-hop"] {
         assert!(
             got.header(gone).is_none(),
             "{gone} must not reach the provider"
@@ -528,7 +527,7 @@ async fn gateway_errors_use_the_callers_envelope() {
     // Unknown path under /v1: 404 OpenAI; keyfile provider: 501.
     let res = gw.post("/v1/nope", &[], b"{}").await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
-    assert!(res.json()["error"].is_object());
+    assert_eq!(res.json()["error"]["code"], "unknown_url");
     let res = gw
         .post(
             "/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-pro:generateContent",
@@ -737,8 +736,8 @@ async fn silent_streams_are_cut_after_stream_idle() {
         .await
         .expect("cut in time");
     assert!(
-        !matches!(next, Some(Ok(_))),
-        "the silent stream must end with an error"
+        matches!(next, Some(Err(_))),
+        "the silent stream must end with an error, not a clean end"
     );
     assert!(
         mock.next_close().await.is_some(),
@@ -811,4 +810,210 @@ async fn shutdown_lets_running_streams_finish() {
     );
     let refused = tokio::net::TcpStream::connect(&gw.addr).await;
     assert!(refused.is_err(), "no new connections after shutdown");
+}
+
+fn config_modes(base: &str) -> String {
+    format!(
+        r#"{{
+      "providers": {{
+        "pt": {{"baseurl": "{base}", "auth_mode": "passthrough", "authorization": "x-api-key", "apikey": "sk-sentinel-fallback",
+                "models": ["pt-model"], "add_headers": ["X-Both: provider", "X-Provider-Only: p"]}},
+        "ptf": {{"baseurl": "{base}", "auth_mode": "passthrough-with-fallback", "apikey": "sk-sentinel-fallback2", "models": ["ptf-model"]}},
+        "none": {{"baseurl": "{base}", "auth_mode": "none", "apikey": "sk-sentinel-unused", "models": ["none-model"],
+                  "compatibility": {{"gemini_generate_content": true}}}}
+      }},
+      "grants": [{{"src": ["(loopback)"], "app": {{"tailscale.com/cap/aperture": [
+        {{"role": "user"}}, {{"models": "**"}}, {{"models": "pt/**", "add_headers": ["X-Both: grant"]}}]}}}}],
+      "gateway": {{"max_request_body": "1KiB"}}
+    }}"#
+    )
+}
+
+#[tokio::test]
+async fn passthrough_falls_back_to_the_key_and_headers_layer_in_order() {
+    let mut mock = MockUpstream::start(|_| Reply::json(StatusCode::OK, &json!({})))
+        .await
+        .unwrap();
+    let gw = gateway(&config_modes(&mock.base_url())).await;
+    for (model, header, value) in [
+        ("pt-model", "x-api-key", "sk-sentinel-fallback"),
+        ("ptf-model", "authorization", "Bearer sk-sentinel-fallback2"),
+    ] {
+        let body = format!(r#"{{"model":"{model}"}}"#);
+        gw.post(
+            "/v1/chat/completions",
+            &[("x-both", "client")],
+            body.as_bytes(),
+        )
+        .await;
+        let got = mock.next_request().await.unwrap();
+        assert_eq!(
+            got.header_all(header),
+            [value],
+            "{model}: no client credential, so the key"
+        );
+        if model == "pt-model" {
+            // Client, then provider, then grant: each replaces the earlier same-named header.
+            assert_eq!(got.header_all("x-both"), ["grant"]);
+            assert_eq!(got.header("x-provider-only"), Some("p"));
+        }
+    }
+    // With a client credential, passthrough forwards it and adds nothing.
+    gw.post(
+        "/v1/chat/completions",
+        &[("authorization", "Bearer sk-client-own")],
+        br#"{"model":"ptf-model"}"#,
+    )
+    .await;
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(got.header_all("authorization"), ["Bearer sk-client-own"]);
+}
+
+#[tokio::test]
+async fn none_mode_strips_every_credential() {
+    let mut mock = MockUpstream::start(|_| Reply::json(StatusCode::OK, &json!({})))
+        .await
+        .unwrap();
+    let gw = gateway(&config_modes(&mock.base_url())).await;
+    gw.post(
+        "/v1beta/models/none-model:generateContent?key=AIza-client&alt=json",
+        &[
+            ("authorization", "Bearer c"),
+            ("x-api-key", "c"),
+            ("x-goog-api-key", "c"),
+        ],
+        b"{}",
+    )
+    .await;
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(
+        got.uri,
+        "/v1beta/models/none-model:generateContent?alt=json"
+    );
+    for h in ["authorization", "x-api-key", "x-goog-api-key"] {
+        assert!(got.header(h).is_none(), "{h}");
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut mock = MockUpstream::start(|_| Reply::json(StatusCode::OK, &json!({})))
+        .await
+        .unwrap();
+    let gw = gateway(&config_modes(&mock.base_url())).await;
+    for path in [
+        "/v1/chat/completions",
+        "/v1beta/models/none-model:generateContent",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let chunk = format!(r#"{{"model":"none-model","pad":"{}"}}"#, "x".repeat(600));
+        for _ in 0..3 {
+            let _ = s
+                .write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes())
+                .await;
+        }
+        let _ = s.write_all(b"0\r\n\r\n").await;
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out).await;
+        assert!(out.starts_with("HTTP/1.1 413"), "{path}: {out}");
+    }
+    // A streamed body may have started upstream, but never past the limit.
+    while let Some(got) = mock.try_next_request() {
+        assert!(
+            got.body.len() <= 1024,
+            "no more than the limit was forwarded"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hop_by_hop_response_headers_are_removed_and_pings_keep_streams_alive() {
+    let mock = MockUpstream::start(|r| {
+        if r.json()["stream"] == true {
+            let events = (0..8)
+                .map(|_| {
+                    (
+                        Duration::from_millis(100),
+                        Bytes::from_static(b": ping\n\n"),
+                    )
+                })
+                .collect();
+            Reply::Sse {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                events,
+                then: Then::End,
+            }
+        } else {
+            let mut h = HeaderMap::new();
+            h.insert("connection", HeaderValue::from_static("x-secret-hop"));
+            h.insert("x-secret-hop", HeaderValue::from_static("1"));
+            h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+            h.insert("x-vendor", HeaderValue::from_static("kept"));
+            h.insert("content-type", HeaderValue::from_static("application/json"));
+            Reply::Raw {
+                status: StatusCode::OK,
+                headers: h,
+                chunks: vec![Bytes::from_static(b"{}")],
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let text =
+        config(&mock.base_url(), "").replace(r#""stream_idle": "2s""#, r#""stream_idle": "300ms""#);
+    let gw = gateway(&text).await;
+    let res = gw
+        .post("/v1/chat/completions", &[], br#"{"model":"gpt-5"}"#)
+        .await;
+    assert_eq!(res.headers["x-vendor"], "kept");
+    assert!(res.headers.get("x-secret-hop").is_none());
+    assert!(res.headers.get("keep-alive").is_none());
+    // 8 pings 100 ms apart: 800 ms in all, but never 300 ms of silence.
+    let res = gw
+        .post(
+            "/v1/chat/completions",
+            &[],
+            br#"{"model":"gpt-5","stream":true}"#,
+        )
+        .await;
+    assert_eq!(res.body.len(), 8 * b": ping\n\n".len());
+}
+
+#[tokio::test]
+async fn proxied_requests_never_become_loopback() {
+    let (gw, mut mock) = setup().await;
+    // Loopback is a trusted proxy by default: a forwarded request without a login is refused.
+    let res = gw
+        .post(
+            "/v1/chat/completions",
+            &[("x-forwarded-for", "203.0.113.9")],
+            br#"{"model":"gpt-5"}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    // Nor when loopback is not trusted: the request still came through some proxy.
+    let gw2 = gateway(&config(
+        &mock.base_url(),
+        r#", "identity": {"headers": {"trusted_proxies": []}}"#,
+    ))
+    .await;
+    let res = gw2
+        .post(
+            "/v1/chat/completions",
+            &[("forwarded", "for=203.0.113.9")],
+            br#"{"model":"gpt-5"}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        res.json()["error"]["message"],
+        "access denied: unknown identity"
+    );
+    assert!(mock.try_next_request().is_none());
 }

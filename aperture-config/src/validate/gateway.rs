@@ -84,14 +84,28 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx<'_>) -> Gateway {
     let upstream_proxy = if raw.upstream_proxy.is_empty() {
         None
     } else {
-        parse_http_url(&raw.upstream_proxy)
+        let parsed = parse_http_url(&raw.upstream_proxy)
             .map_err(|e| g.fail("upstream_proxy", e))
-            .ok()
+            .ok();
+        if parsed.is_some() {
+            // Refused here rather than at startup, so `validate` and `serve` agree.
+            g.fail("upstream_proxy", "upstream proxies are not supported yet");
+        }
+        parsed
     };
     let tls_roots = match raw.tls_roots.as_str() {
         "" | "webpki" => TlsRoots::Webpki,
         "native" | "system" => TlsRoots::Native,
-        path => TlsRoots::File(PathBuf::from(path)),
+        path => {
+            let path = PathBuf::from(path);
+            if !path.is_file() {
+                g.fail(
+                    "tls_roots",
+                    format!("{} is not a readable PEM file", path.display()),
+                );
+            }
+            TlsRoots::File(path)
+        }
     };
     let shutdown_grace = g.duration(
         "shutdown_grace",

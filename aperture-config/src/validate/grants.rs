@@ -104,14 +104,13 @@ impl Refs<'_> {
             }
         };
 
-        let mut models = None;
+        let mut models = Vec::new();
         if !c.models.is_empty() {
-            models = self.model_glob(&c.models, &format!("{at}/models"), ctx);
-        } else if !c.providers.is_empty() {
-            // Legacy temp_grants form: `providers: ["p"]` is `models: "p/**"`.
-            for p in &c.providers {
-                models = self.model_glob(&format!("{p}/**"), &format!("{at}/providers"), ctx);
-            }
+            models.extend(self.model_glob(&c.models, &format!("{at}/models"), ctx));
+        }
+        // Legacy temp_grants form: `providers: ["a", "b"]` is `a/**` and `b/**`.
+        for p in &c.providers {
+            models.extend(self.model_glob(&format!("{p}/**"), &format!("{at}/providers"), ctx));
         }
 
         let mut quotas = Vec::new();

@@ -22,6 +22,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) unsubstituted: Option<&'a serde_json::Value>,
     /// Pointers of string values that held `${VAR}` references.
     pub(crate) substituted: HashSet<&'a str>,
+    /// `(resolved, as written)` for every value from the environment, longest first: each
+    /// message has the resolved text replaced by the written one.
+    pub(crate) scrub: Vec<(String, String)>,
 }
 
 impl Ctx<'_> {
@@ -44,6 +47,12 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn push(&mut self, severity: Severity, path: &str, message: impl Into<String>) {
+        let mut message = message.into();
+        for (resolved, written) in &self.scrub {
+            if message.contains(resolved.as_str()) {
+                message = message.replace(resolved.as_str(), written);
+            }
+        }
         self.diagnostics
             .push(Diagnostic::new(severity, path, message));
     }
@@ -74,8 +83,19 @@ pub(crate) fn header_lines(
     for (i, entry) in entries.iter().enumerate() {
         let at = pointer_push(base, &i.to_string());
         match crate::values::HeaderLine::parse(entry) {
+            Some(h) if is_managed(&h.name) => {
+                let shown = crate::lenient::quote(&ctx.shown(&at, entry));
+                ctx.warn(
+                    &at,
+                    format!(
+                        "{prefix}add_headers entry {shown} sets {}, which the gateway manages",
+                        h.name
+                    ),
+                );
+            }
             Some(mut h) => {
-                h.value.set_sensitive(ctx.came_from_env(&at));
+                // Injected header values are marked sensitive (SPEC.md §8.3): never printed.
+                h.value.set_sensitive(true);
                 out.push(h);
             }
             None => {
@@ -90,6 +110,24 @@ pub(crate) fn header_lines(
         }
     }
     out
+}
+
+/// Headers `add_headers` may not set: framing, routing and identity belong to the gateway.
+fn is_managed(name: &http::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+    ) || name.as_str().starts_with("tailscale-")
 }
 
 /// Builds a JSON pointer from reference tokens.

@@ -550,7 +550,11 @@ fn bad_globs_are_ignored_with_a_warning() {
         "/grants/0/app/tailscale.com~1cap~1aperture/1/models",
         "invalid pattern \"p//x\": empty path segment",
     );
-    assert!(l.config.unwrap().grants[0].capabilities[1].models.is_none());
+    assert!(
+        l.config.unwrap().grants[0].capabilities[1]
+            .models
+            .is_empty()
+    );
     expect(
         &format!(
             r#"{{"providers": {{"p": {{"baseurl": "https://x", "models": ["m"], "model_cost_map": [{{"match": "claude-[", "as": "x"}}]}}}}, {ADMIN}}}"#
@@ -678,13 +682,16 @@ fn compatibility_defaults() {
 #[test]
 fn temp_grants_and_keyfile_pass_strict() {
     let text = r#"{
+      // Aperture configs carry comments, and keys this gateway only keeps.
       "providers": {
+        "bedrock": {"baseurl": "https://bedrock-runtime.us-east-1.amazonaws.com", "models": ["m"],
+                    "compatibility": {"bedrock_converse": true}},
         "vertex": {"baseurl": "https://aiplatform.googleapis.com", "models": ["gemini-2.5-pro"],
                    "apikey": "keyfile::eyJ0eXBlIjoic2VydmljZV9hY2NvdW50In0=",
                    "compatibility": {"google_generate_content": true}},
       },
       "temp_grants": [
-        {"src": ["alice@example.com"], "grants": [{"role": "admin"}, {"providers": ["vertex"]}]},
+        {"src": ["alice@example.com"], "grants": [{"role": "admin"}, {"providers": ["vertex", "bedrock"]}]},
         {"src": ["tagged-devices"], "grants": [{"role": "user"}]},
       ],
       "mcp": {"servers": {}}, "flags": {"anything": [1, 2]}, "chat_models": ["x"],
@@ -698,9 +705,15 @@ fn temp_grants_and_keyfile_pass_strict() {
     ));
     let g = &cfg.grants[0];
     assert!(g.from_temp_grants);
+    let globs: Vec<&str> = g.capabilities[1]
+        .models
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
     assert_eq!(
-        g.capabilities[1].models.as_ref().unwrap().as_str(),
-        "vertex/**"
+        globs,
+        ["vertex/**", "bedrock/**"],
+        "every legacy provider is granted"
     );
     assert_eq!(cfg.grants[1].src, [crate::GrantSrc::Nothing]);
     assert!(l.diagnostics.of(Severity::Info).count() >= 2);
@@ -771,6 +784,93 @@ fn capabilities_from_a_capmap() {
     ]);
     assert_eq!(caps.len(), 3);
     assert_eq!(caps[0].role, Some(crate::Role::User));
-    assert_eq!(caps[1].models.as_ref().unwrap().as_str(), "anthropic/**");
-    assert!(caps[2].models.is_none(), "a bad glob is dropped");
+    assert_eq!(caps[1].models[0].as_str(), "anthropic/**");
+    assert!(caps[2].models.is_empty(), "a bad glob is dropped");
+}
+
+#[test]
+fn no_diagnostic_or_debug_output_repeats_a_resolved_value() {
+    const SECRET: &str = "SENTINEL-SECRET-VALUE";
+    let env = |name: &str| (name == "S").then(|| SECRET.to_string());
+    let s = "${S}";
+    let text = format!(
+        r#"{{
+      "providers": {{
+        "p": {{"baseurl": "{s}", "models": ["{s}"], "apikey": "{s}", "authorization": "{s}", "auth_mode": "{s}",
+               "name": "{s}", "cost_basis": "{s}", "add_headers": ["{s}", "X-Ok: {s}"],
+               "model_cost_map": [{{"match": "[{s}", "as": "{s}"}}]}},
+        "q": {{"baseurl": "https://x.example/?token={s}", "models": ["m"], "add_headers": ["X-Literal: literal-header-secret"]}}
+      }},
+      "grants": [{{"src": ["{s}"], "app": {{"tailscale.com/cap/aperture": [
+        {{"role": "{s}", "models": "{s}/**", "quotas": [{{"bucket": "{s}"}}, {{"bucket": "a:{s}"}}],
+          "send_hooks": [{{"name": "{s}"}}, {{"name": "h", "events": ["{s}"]}}],
+          "add_headers": ["{s}"], "cors_paths": ["a//{s}"], "mcp_tools": ["{s}/x"]}},
+        {{"models": "x//{s}"}}]}}}}],
+      "quotas": {{"q:{s}": {{"capacity": "{s}", "rate": "{s}", "on_exceed": "{s}"}}}},
+      "hooks": {{"h": {{"url": "{s}", "authorization": "{s}", "timeout": "{s}", "fail_policy": "{s}"}},
+                 "t": {{"url": "https://hook.example/?token={s}"}}}},
+      "database": {{"retention": {{"duration": "{s}", "purge": ["{s}"]}}, "headers": {{"filterable": [{{"name": "{s} x"}}]}}}},
+      "exporters": {{"s3": {{"prefix": "{s}/", "access_key_id": "{s}", "access_secret": "{s}"}}}},
+      "gateway": {{"listen": "{s}", "max_request_body": "{s}", "timeouts": {{"connect": "{s}"}},
+                   "upstream_proxy": "http://user:{s}@proxy.example", "log_format": "{s}", "shutdown_grace": "{s}",
+                   "capture": {{"max_body_bytes": "{s}", "overflow_block": "{s}"}},
+                   "identity": {{"headers": {{"trusted_proxies": ["{s}"]}}, "static": [{{"cidr": "{s}"}}],
+                                 "tailscale": {{"cache_ttl": "{s}"}}}}}}
+    }}"#
+    );
+    let l = Loader::new().env(&env).load_str(&text);
+    assert!(
+        l.diagnostics.len() > 20,
+        "the sweep reaches many rules: {}",
+        l.diagnostics.render("t")
+    );
+    for d in l.diagnostics.iter() {
+        assert!(!d.message.contains(SECRET), "{}", d.message);
+        assert!(
+            !d.help.as_deref().unwrap_or_default().contains(SECRET),
+            "{:?}",
+            d.help
+        );
+    }
+    // A config without errors, for the Debug check.
+    let ok = format!(
+        r#"{{"providers": {{"q": {{"baseurl": "https://u:{s}@x.example/?token={s}", "models": ["m"], "apikey": "{s}",
+                "add_headers": ["X-Literal: literal-header-secret", "X-Env: {s}"]}}}},
+            "hooks": {{"t": {{"url": "https://hook.example/?token={s}", "apikey": "{s}"}}}},
+            "grants": [{{"src": ["*"], "app": {{"tailscale.com/cap/aperture": [{{"role": "admin"}}, {{"models": "**", "add_headers": ["X-G: grant-header-secret"]}}]}}}}]}}"#
+    );
+    let l = Loader::new().env(&env).load_str(&ok);
+    let cfg = l
+        .config
+        .unwrap_or_else(|| panic!("{}", l.diagnostics.render("t")));
+    let debug = format!("{cfg:?}");
+    for secret in [SECRET, "literal-header-secret", "grant-header-secret"] {
+        assert!(!debug.contains(secret), "{secret} in Debug output");
+    }
+    // The values are still there for the one place that sends them.
+    assert_eq!(
+        cfg.providers["q"].baseurl.as_ref().unwrap().query(),
+        Some("token=SENTINEL-SECRET-VALUE")
+    );
+}
+
+#[test]
+fn add_headers_may_not_set_headers_the_gateway_manages() {
+    let text = format!(
+        r#"{{"providers": {{"p": {{"baseurl": "https://a", "models": ["m"],
+             "add_headers": ["Host: evil.example", "Content-Length: 3", "Tailscale-User-Login: x", "X-Fine: 1"]}}}}, {ADMIN}}}"#
+    );
+    let l = expect(
+        &text,
+        Severity::Warning,
+        "/providers/p/add_headers/0",
+        "provider p: add_headers entry \"Host: evil.example\" sets host, which the gateway manages",
+    );
+    assert!(l.diagnostics.find("provider p: add_headers entry \"Content-Length: 3\" sets content-length, which the gateway manages").is_some());
+    let names: Vec<_> = l.config.unwrap().providers["p"]
+        .add_headers
+        .iter()
+        .map(|h| h.name.to_string())
+        .collect();
+    assert_eq!(names, ["x-fine"]);
 }

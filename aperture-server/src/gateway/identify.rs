@@ -77,6 +77,15 @@ async fn resolve(
             }
         }
     }
+    // A proxied request that no trusted header named is not the proxy's own: it never falls
+    // through to the static table or loopback (SPEC.md §5), whether or not the proxy is
+    // trusted (a local reverse proxy must not turn the whole internet into `(loopback)`).
+    let proxied = headers.contains_key("x-forwarded-for")
+        || headers.contains_key("forwarded")
+        || headers.keys().any(|k| k.as_str().starts_with("tailscale-"));
+    if proxied {
+        return Err(UNKNOWN);
+    }
     if let Some(id) = from_static_table(&sources.static_table, ip) {
         return Ok(id);
     }

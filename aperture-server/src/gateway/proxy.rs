@@ -56,7 +56,20 @@ impl Service<Req> for Proxy {
 }
 
 fn has_key_param(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|kv| kv == "key" || kv.starts_with("key=")))
+    query.is_some_and(aperture_route::has_key_param)
+}
+
+/// Whether a send failed because the request body went over `max_request_body` (a streamed
+/// body is limited as it goes): that is the client's 413, not the provider's 502.
+fn body_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 async fn forward(
@@ -140,6 +153,14 @@ async fn forward(
             strip_hop_by_hop(&mut parts.headers);
             Res::from_parts(parts, boxed(IdleTimeout::new(body, timeouts.stream_idle)))
         }
+        Err(e) if body_too_large(&e) => native_error(
+            format,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "request body is larger than the {} byte limit",
+                rt.config.gateway.max_request_body
+            ),
+        ),
         Err(e) => {
             let message = if e.is_connect() {
                 format!("could not connect to provider {}", up.id)
