@@ -48,6 +48,7 @@ pub async fn serve(
         .max_buf_size(64 * 1024 + 8 * 1024);
     builder.http2().max_header_list_size(64 * 1024);
     let graceful = GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -65,15 +66,19 @@ pub async fn serve(
                 let svc = service_fn(move |req: Request<Incoming>| handle(stack.clone(), peer, req));
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let _ = conn.await;
                 });
+                // Reap finished connections so the set does not grow.
+                while connections.try_join_next().is_some() {}
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
     let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+    // Past the grace period, whatever is still open is cut.
+    connections.abort_all();
     Ok(())
 }
 

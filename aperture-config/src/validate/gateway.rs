@@ -81,6 +81,12 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx<'_>) -> Gateway {
         stream_idle: g.limit("timeouts.stream_idle", &raw.timeouts.stream_idle),
         total: g.limit("timeouts.total", &raw.timeouts.total),
     };
+    if timeouts.total.is_some() {
+        g.ctx.info(
+            "/gateway/timeouts/total",
+            "gateway.timeouts.total is not enforced yet",
+        );
+    }
     let upstream_proxy = if raw.upstream_proxy.is_empty() {
         None
     } else {

@@ -109,7 +109,13 @@ fn validate(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let valid = loaded.is_ok();
     match format {
         Format::Json => {
-            let body = serde_json::json!({ "Valid": valid, "diagnostics": loaded.diagnostics });
+            // Diagnostics are errors and warnings (SPEC.md §1.4); info notes stay in the text form.
+            let diagnostics: Vec<_> = loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity != aperture_config::Severity::Info)
+                .collect();
+            let body = serde_json::json!({ "Valid": valid, "diagnostics": diagnostics });
             let _ = writeln!(out, "{body}");
         }
         Format::Text => {
