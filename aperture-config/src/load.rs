@@ -128,45 +128,30 @@ impl<'e> Loader<'e> {
     /// Loads a config from text.
     pub fn load_str(&self, text: &str) -> Loaded {
         let lines = LineIndex::new(text);
-        let node = match crate::hujson::parse(text) {
-            Ok(n) => n,
-            Err(e) => {
-                let mut d = Diagnostic::new(
-                    Severity::Error,
-                    "",
-                    format!("invalid config: {}", e.message),
-                );
-                let (l, c) = lines.position(text, e.offset);
-                (d.line, d.column) = (Some(l), Some(c));
-                let mut ds = Diagnostics::new();
-                ds.push(d);
-                return Loaded {
-                    config: None,
-                    raw: None,
-                    diagnostics: ds,
-                    substituted: Vec::new(),
-                };
-            }
-        };
-        if !matches!(node.kind, crate::hujson::Kind::Object(_)) {
-            let mut ds = Diagnostics::new();
-            let mut d = Diagnostic::new(
-                Severity::Error,
-                "",
-                format!(
-                    "invalid config: the top-level value must be an object, not {}",
-                    node.kind.go_name()
-                ),
-            );
-            let (l, c) = lines.position(text, node.span.start);
+        // A document that is not HuJSON, or not an object, is one error at its position.
+        let unreadable = |offset: usize, detail: String| {
+            let mut d = Diagnostic::new(Severity::Error, "", format!("invalid config: {detail}"));
+            let (l, c) = lines.position(text, offset);
             (d.line, d.column) = (Some(l), Some(c));
-            ds.push(d);
-            return Loaded {
+            let mut diagnostics = Diagnostics::new();
+            diagnostics.push(d);
+            Loaded {
                 config: None,
                 raw: None,
-                diagnostics: ds,
+                diagnostics,
                 substituted: Vec::new(),
-            };
+            }
+        };
+        let node = match crate::hujson::parse(text) {
+            Ok(n) => n,
+            Err(e) => return unreadable(e.offset, e.message),
+        };
+        if !matches!(node.kind, crate::hujson::Kind::Object(_)) {
+            let detail = format!(
+                "the top-level value must be an object, not {}",
+                node.kind.go_name()
+            );
+            return unreadable(node.span.start, detail);
         }
         let checked = lenient::check(&node, schema_value());
         let mut diagnostics: Vec<Diagnostic> = checked.diagnostics;
