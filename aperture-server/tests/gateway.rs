@@ -1017,3 +1017,37 @@ async fn proxied_requests_never_become_loopback() {
     );
     assert!(mock.try_next_request().is_none());
 }
+
+#[tokio::test]
+async fn browser_pages_cannot_spend_a_callers_identity() {
+    let (gw, mut mock) = setup().await;
+    let host = gw.addr.clone();
+    for headers in [
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("origin", "https://evil.example")],
+        vec![("origin", "null")],
+    ] {
+        let res = gw
+            .post("/v1/chat/completions", &headers, br#"{"model":"gpt-5"}"#)
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(
+            res.json()["error"]["message"],
+            "access denied: cross-site request"
+        );
+    }
+    assert!(mock.try_next_request().is_none());
+    // The gateway's own origin, and same-site fetches, are fine.
+    let origin = format!("http://{host}");
+    let res = gw
+        .post(
+            "/v1/chat/completions",
+            &[
+                ("origin", origin.as_str()),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            br#"{"model":"gpt-5"}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+}

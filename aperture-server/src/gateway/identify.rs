@@ -95,6 +95,24 @@ async fn resolve(
     Err(UNKNOWN)
 }
 
+/// The browser guard (SPEC.md §5): a web page must not spend a caller's identity. A request a
+/// browser marks `Sec-Fetch-Site: cross-site`, or whose `Origin` names another host than
+/// `Host`, is refused (CORS grants, which would allow some, are not implemented yet).
+fn cross_site(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site") == Some("cross-site") {
+        return true;
+    }
+    match (header("origin"), header("host")) {
+        (Some("null"), _) => true,
+        (Some(origin), host) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            host.is_none_or(|h| !origin_host.eq_ignore_ascii_case(h))
+        }
+        (None, _) => false,
+    }
+}
+
 /// Removes identity headers an untrusted peer sent, before anything else sees them.
 fn strip_identity_headers(headers: &mut HeaderMap) {
     let names: Vec<_> = headers
@@ -127,6 +145,10 @@ where
         ) else {
             return super::route::misconfigured();
         };
+        if cross_site(req.headers()) {
+            let res = target.error(StatusCode::FORBIDDEN, "access denied: cross-site request");
+            return Box::pin(async move { Ok(res) });
+        }
         let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
         let trusted = peer.is_some_and(|p| {
             let ip = p.ip().to_canonical();
