@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod cli;
+pub mod config_store;
 pub mod gateway;
 mod headers;
 mod idle;
@@ -20,4 +21,4 @@ pub mod upstream;
 
 pub use idle::{IdleTimeout, StreamIdleTimeout};
 pub use request_id::RequestId;
-pub use serve::{listen_addrs, serve, shutdown_signal};
+pub use serve::{listen_addrs, serve, serve_gateway, shutdown_signal};

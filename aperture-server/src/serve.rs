@@ -37,8 +37,19 @@ pub async fn serve(
     config: Arc<Config>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let grace = config.gateway.shutdown_grace;
-    let stack = Gateway::new(config).map_err(std::io::Error::other)?.stack();
+    let gateway = Gateway::new(config).map_err(std::io::Error::other)?;
+    serve_gateway(listener, gateway, shutdown).await
+}
+
+/// Serves `gateway` on `listener` until `shutdown` resolves (see [`serve`]); several listeners
+/// can serve one gateway, sharing its config store.
+pub async fn serve_gateway(
+    listener: TcpListener,
+    gateway: Gateway,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let grace = gateway.snapshot().load().config.gateway.shutdown_grace;
+    let stack = gateway.stack();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Slow or silent clients cannot hold a connection open before sending their headers.
     builder

@@ -5,7 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use aperture_config::{Loader, Mode, STARTER_CONFIG, Severity};
+
+use crate::config_store::{ConfigStore, ReloadSource};
+use crate::gateway::Gateway;
 
 use super::usage;
 
@@ -32,11 +37,18 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         .unwrap_or_else(|| PathBuf::from("aperture.json"));
     let shown = path.display().to_string();
 
-    let loaded = if path.exists() {
-        match Loader::new().mode(Mode::Load).load_file(&path) {
-            Ok(l) => l,
+    let text = if path.exists() {
+        match std::fs::read(&path).map(String::from_utf8) {
+            Ok(Ok(t)) => t,
+            Ok(Err(_)) => {
+                let _ = writeln!(
+                    err,
+                    "aperture: cannot read {shown}: the file is not valid UTF-8"
+                );
+                return 2;
+            }
             Err(e) => {
-                let _ = writeln!(err, "aperture: {e}");
+                let _ = writeln!(err, "aperture: cannot read {shown}: {e}");
                 return 2;
             }
         }
@@ -60,8 +72,9 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
                 );
             }
         }
-        Loader::new().mode(Mode::Load).load_str(STARTER_CONFIG)
+        STARTER_CONFIG.to_string()
     };
+    let loaded = Loader::new().mode(Mode::Load).load_str(&text);
     for d in loaded
         .diagnostics
         .iter()
@@ -86,7 +99,18 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         }
     };
     let addrs = crate::listen_addrs(&config, listen);
+    let file = path.exists().then(|| path.clone());
     runtime.block_on(async {
+        let gateway = match Gateway::with_source(config.clone(), text, file) {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = writeln!(err, "aperture: {e}");
+                return 1;
+            }
+        };
+        // Reloads: the file is watched, and SIGHUP re-reads it.
+        tokio::spawn(gateway.store().clone().watch(Duration::from_millis(250)));
+        tokio::spawn(reload_on_sighup(gateway.store().clone()));
         let mut listeners = Vec::new();
         for addr in addrs {
             match tokio::net::TcpListener::bind(addr).await {
@@ -104,9 +128,9 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
                 let _ = writeln!(out, "listening on {a}");
             }
             let mut stop = stop_rx.clone();
-            let config = config.clone();
+            let gateway = gateway.clone();
             tasks.push(tokio::spawn(async move {
-                let _ = crate::serve(l, config, async move {
+                let _ = crate::serve_gateway(l, gateway, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await;
@@ -121,4 +145,20 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         }
         0
     })
+}
+
+/// Re-reads the config file on every SIGHUP.
+async fn reload_on_sighup(store: Arc<ConfigStore>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            store.reload(ReloadSource::Signal).await;
+        }
+    }
+    #[cfg(not(unix))]
+    drop(store);
 }

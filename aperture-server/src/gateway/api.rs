@@ -1,22 +1,40 @@
-//! Management calls available to every caller with a role: `GET /api/me`,
-//! `GET /api/providers` (SPEC.md §11).
+//! Management calls (SPEC.md §11): `GET /api/me`, `GET /api/providers` for every caller with a
+//! role; `GET`/`PUT /api/config`, `GET /aperture/config` and `POST /aperture/config:validate`
+//! for admins.
+
+use std::sync::Arc;
 
 use aperture_auth::{Access, Identity};
-use aperture_config::{CompatFlag, Role};
-use http::StatusCode;
+use aperture_config::{CompatFlag, Role, Severity};
+use http::{StatusCode, header};
+use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value, json};
 
 use super::error::{json, plain_error};
 use super::{ApiCall, Req, Res};
+use crate::config_store::{ConfigStore, SaveError};
 use crate::runtime::Runtime;
 
+/// The largest config a `PUT` or a validation accepts.
+const MAX_CONFIG_BODY: usize = 4 << 20;
+
 /// Answers a management call.
-pub(crate) fn answer(call: ApiCall, req: &Req, rt: &Runtime, access: &Access) -> Res {
-    let Some(identity) = req.extensions().get::<Identity>() else {
+pub(crate) async fn answer(call: ApiCall, req: Req, rt: &Runtime, access: &Access) -> Res {
+    let (Some(identity), Some(store)) = (
+        req.extensions().get::<Identity>().cloned(),
+        req.extensions().get::<Arc<ConfigStore>>().cloned(),
+    ) else {
         return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "stack_misconfigured");
     };
+    let admin_only = matches!(
+        call,
+        ApiCall::GetConfig | ApiCall::PutConfig | ApiCall::Validate
+    );
+    if admin_only && !access.is_admin() {
+        return plain_error(StatusCode::FORBIDDEN, "admin role required");
+    }
     match call {
-        ApiCall::Me => me(identity, access),
+        ApiCall::Me => me(&identity, access),
         ApiCall::Providers => {
             let include_disabled = req
                 .uri()
@@ -27,7 +45,110 @@ pub(crate) fn answer(call: ApiCall, req: &Req, rt: &Runtime, access: &Access) ->
             }
             providers(rt, access, include_disabled)
         }
+        ApiCall::GetConfig => {
+            let (text, hash) = store.current().await;
+            match aperture_config::redact_secrets(&text)
+                .or_else(|| text.is_empty().then(String::new))
+            {
+                Some(shown) => json(StatusCode::OK, &json!({ "config": shown, "hash": hash })),
+                None => plain_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the running config text cannot be shown",
+                ),
+            }
+        }
+        ApiCall::PutConfig => put_config(req, &store, &identity).await,
+        ApiCall::Validate => validate(req).await,
     }
+}
+
+fn is_json(req: &Req) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        })
+}
+
+async fn read_body(req: Req) -> Result<(bool, bytes::Bytes), Res> {
+    let json = is_json(&req);
+    match Limited::new(req.into_body(), MAX_CONFIG_BODY)
+        .collect()
+        .await
+    {
+        Ok(c) => Ok((json, c.to_bytes())),
+        Err(_) => Err(plain_error(
+            StatusCode::BAD_REQUEST,
+            &format!("the request body is not readable or larger than {MAX_CONFIG_BODY} bytes"),
+        )),
+    }
+}
+
+fn diagnostics_json(ds: &aperture_config::Diagnostics) -> Vec<&aperture_config::Diagnostic> {
+    ds.iter().filter(|d| d.severity != Severity::Info).collect()
+}
+
+async fn put_config(req: Req, store: &ConfigStore, identity: &Identity) -> Res {
+    if !is_json(&req) {
+        return plain_error(
+            StatusCode::BAD_REQUEST,
+            "PUT /api/config needs Content-Type: application/json",
+        );
+    }
+    let body = match read_body(req).await {
+        Ok((_, b)) => b,
+        Err(res) => return res,
+    };
+    let parsed: Option<(String, String)> =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+            Some((
+                v.get("config")?.as_str()?.to_string(),
+                v.get("hash")?.as_str()?.to_string(),
+            ))
+        });
+    let Some((text, base_hash)) = parsed else {
+        return plain_error(
+            StatusCode::BAD_REQUEST,
+            "the body must be {\"config\": \"<text>\", \"hash\": \"<hash>\"}",
+        );
+    };
+    match store.save(&text, &base_hash, identity).await {
+        Ok(hash) => json(StatusCode::OK, &json!({ "hash": hash })),
+        Err(SaveError::Stale(current)) => json(
+            StatusCode::CONFLICT,
+            &json!({ "error": "config changed since it was read", "hash": current }),
+        ),
+        Err(SaveError::Invalid(ds)) => json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({ "error": "invalid config", "diagnostics": diagnostics_json(&ds) }),
+        ),
+        Err(SaveError::Io(e)) => plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+/// Body: the config text itself, or `{"config": "<text>"}` with a JSON content type.
+async fn validate(req: Req) -> Res {
+    let (is_json, body) = match read_body(req).await {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    let Ok(raw) = std::str::from_utf8(&body) else {
+        return plain_error(StatusCode::BAD_REQUEST, "the config must be UTF-8 text");
+    };
+    let wrapped = is_json
+        .then(|| serde_json::from_str::<Value>(raw).ok())
+        .flatten()
+        .and_then(|v| v.get("config").and_then(Value::as_str).map(str::to_string));
+    let text = wrapped.as_deref().unwrap_or(raw);
+    let ds = ConfigStore::validate(text);
+    let valid = !ds.has_errors();
+    json(
+        StatusCode::OK,
+        &json!({ "Valid": valid, "diagnostics": diagnostics_json(&ds) }),
+    )
 }
 
 fn me(identity: &Identity, access: &Access) -> Res {

@@ -21,13 +21,19 @@ pub enum Target {
     Api(ApiCall),
 }
 
-/// The management calls served so far.
+/// The management calls (SPEC.md §11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiCall {
     /// `GET /api/me`: the caller's identity and role.
     Me,
     /// `GET /api/providers`: the providers and models the caller may use.
     Providers,
+    /// `GET /api/config`, `GET /aperture/config` (admin): the text, secrets redacted, and hash.
+    GetConfig,
+    /// `PUT /api/config` (admin): replace the config.
+    PutConfig,
+    /// `POST /aperture/config:validate` (admin): strict validation, nothing saved.
+    Validate,
 }
 
 impl Target {
@@ -63,13 +69,19 @@ pub struct Classify<S> {
 }
 
 fn models_target(method: &Method, path: &str) -> Option<Target> {
+    let call = match (method.as_str(), path) {
+        ("GET", "/api/me") => Some(ApiCall::Me),
+        ("GET", "/api/providers") => Some(ApiCall::Providers),
+        ("GET", "/api/config" | "/aperture/config") => Some(ApiCall::GetConfig),
+        ("PUT", "/api/config") => Some(ApiCall::PutConfig),
+        ("POST", "/aperture/config:validate") => Some(ApiCall::Validate),
+        _ => None,
+    };
+    if let Some(call) = call {
+        return Some(Target::Api(call));
+    }
     if method != Method::GET {
         return None;
-    }
-    match path {
-        "/api/me" => return Some(Target::Api(ApiCall::Me)),
-        "/api/providers" => return Some(Target::Api(ApiCall::Providers)),
-        _ => {}
     }
     if path == "/v1/models" || path == "/v1/models/" {
         return Some(Target::Models(None));

@@ -40,6 +40,7 @@ pub use route::RouteLayer;
 pub use snapshot::SnapshotLayer;
 
 use crate::body::{Body, BoxError};
+use crate::config_store::ConfigStore;
 use crate::runtime::{Runtime, Snapshot};
 use crate::upstream::UpstreamClient;
 
@@ -58,9 +59,9 @@ pub struct PeerAddr(pub SocketAddr);
 pub type Stack = BoxCloneSyncService<Req, Res, Infallible>;
 
 /// Composes the stack: snapshot, classify, identify, route, proxy.
-pub fn stack(snapshot: Snapshot, client: UpstreamClient) -> Stack {
+pub fn stack(store: Arc<ConfigStore>, client: UpstreamClient) -> Stack {
     let svc = ServiceBuilder::new()
-        .layer(SnapshotLayer::new(snapshot))
+        .layer(SnapshotLayer::new(store))
         .layer(ClassifyLayer)
         .layer(IdentifyLayer)
         .layer(RouteLayer)
@@ -68,37 +69,55 @@ pub fn stack(snapshot: Snapshot, client: UpstreamClient) -> Stack {
     BoxCloneSyncService::new(svc)
 }
 
-/// The gateway, ready to mount: a config snapshot (swap it to reload) and the stack.
+/// The gateway, ready to mount: the config store (snapshot, reloads, saves) and the stack.
 ///
 /// The service expects a [`PeerAddr`] extension on each request (the server inserts it; an
 /// embedding app copies it from its connection info); requests without one are treated as
 /// coming from an unknown peer.
 #[derive(Clone)]
 pub struct Gateway {
-    snapshot: Snapshot,
+    store: Arc<ConfigStore>,
     stack: Stack,
 }
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").finish_non_exhaustive()
+        f.debug_struct("Gateway")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
 impl Gateway {
-    /// Builds the gateway for `config`: the upstream client (TLS roots, timeouts) and the stack.
+    /// Builds the gateway for `config` (not backed by a file: saves swap the config in memory
+    /// and `GET /api/config` shows an empty text).
     pub fn new(config: Arc<Config>) -> Result<Self, String> {
+        Self::with_source(config, String::new(), None)
+    }
+
+    /// Builds the gateway for `config`, loaded from `text` (read from `file`, if any): saves
+    /// write the file and reloads read it.
+    pub fn with_source(
+        config: Arc<Config>,
+        text: String,
+        file: Option<std::path::PathBuf>,
+    ) -> Result<Self, String> {
         let client = crate::upstream::build_client(&config.gateway)?;
-        let snapshot = Snapshot::new(Runtime::new(config));
+        let store = Arc::new(ConfigStore::new(Runtime::new(config), text, file));
         Ok(Self {
-            stack: stack(snapshot.clone(), client),
-            snapshot,
+            stack: stack(store.clone(), client),
+            store,
         })
     }
 
     /// The config snapshot; [`Snapshot::store`] swaps in a new config for new requests.
     pub fn snapshot(&self) -> &Snapshot {
-        &self.snapshot
+        self.store.snapshot()
+    }
+
+    /// The config store: reloads, saves, the running text.
+    pub fn store(&self) -> &Arc<ConfigStore> {
+        &self.store
     }
 
     /// The stack over the gateway's own body type.

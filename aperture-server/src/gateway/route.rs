@@ -74,8 +74,10 @@ where
                 return Box::pin(async move { Ok(res) });
             }
             Target::Api(call) => {
-                let res = super::api::answer(*call, &req, &rt, &access);
-                return Box::pin(async move { Ok(res) });
+                let call = *call;
+                return Box::pin(
+                    async move { Ok(super::api::answer(call, req, &rt, &access).await) },
+                );
             }
             Target::Inference(e) => e.clone(),
         };

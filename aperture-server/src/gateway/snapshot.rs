@@ -7,19 +7,21 @@ use tower::{Layer, Service};
 
 use super::{BoxFut, Req, Res};
 use crate::request_id::RequestId;
-use crate::runtime::Snapshot;
+use std::sync::Arc;
 
-/// Inserts the current `Arc<Runtime>` and a [`RequestId`] into the request, and sends the id
-/// back as `x-aperture-request-id` on every response.
+use crate::config_store::ConfigStore;
+
+/// Inserts the current `Arc<Runtime>`, the `Arc<ConfigStore>` and a [`RequestId`] into the
+/// request, and sends the id back as `x-aperture-request-id` on every response.
 #[derive(Debug, Clone)]
 pub struct SnapshotLayer {
-    snapshot: Snapshot,
+    store: Arc<ConfigStore>,
 }
 
 impl SnapshotLayer {
-    /// A layer reading from `snapshot`.
-    pub fn new(snapshot: Snapshot) -> Self {
-        Self { snapshot }
+    /// A layer reading from `store`.
+    pub fn new(store: Arc<ConfigStore>) -> Self {
+        Self { store }
     }
 }
 
@@ -28,7 +30,7 @@ impl<S> Layer<S> for SnapshotLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SnapshotService {
             inner,
-            snapshot: self.snapshot.clone(),
+            store: self.store.clone(),
         }
     }
 }
@@ -37,7 +39,7 @@ impl<S> Layer<S> for SnapshotLayer {
 #[derive(Debug, Clone)]
 pub struct SnapshotService<S> {
     inner: S,
-    snapshot: Snapshot,
+    store: Arc<ConfigStore>,
 }
 
 impl<S> Service<Req> for SnapshotService<S>
@@ -56,7 +58,8 @@ where
     fn call(&mut self, mut req: Req) -> Self::Future {
         let id = RequestId::new();
         let header = HeaderValue::from_str(&id.0).ok();
-        req.extensions_mut().insert(self.snapshot.load());
+        req.extensions_mut().insert(self.store.snapshot().load());
+        req.extensions_mut().insert(self.store.clone());
         req.extensions_mut().insert(id);
         let fut = self.inner.call(req);
         Box::pin(async move {

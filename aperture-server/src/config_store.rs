@@ -1,0 +1,330 @@
+//! The config while it runs: the file's text and hash, reloads (file watch, SIGHUP) and saves
+//! (`PUT /api/config`). A config with errors never replaces the running one; requests keep the
+//! snapshot they started with.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aperture_auth::{Access, Identity};
+use aperture_config::{Diagnostic, Diagnostics, Loader, Mode, Severity};
+
+use crate::runtime::{Runtime, Snapshot};
+
+/// SHA-256 of `text`, lowercase hex.
+pub fn hash_text(text: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The file's hash did not change.
+    Unchanged,
+    /// The new config is serving.
+    Applied,
+    /// The file could not be read or had errors; the running config stays. The text says why.
+    Kept(String),
+}
+
+/// Why a save was refused.
+#[derive(Debug)]
+pub enum SaveError {
+    /// The config changed since the caller read it; the current hash is given.
+    Stale(String),
+    /// Strict validation, the lockout guard or an empty text refused it.
+    Invalid(Diagnostics),
+    /// The file could not be written.
+    Io(String),
+}
+
+/// Reload counts by source and result, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ReloadCounts {
+    /// `[file, signal, api]` × `[success, failure]`.
+    counts: [[AtomicU64; 2]; 3],
+}
+
+impl ReloadCounts {
+    fn count(&self, source: ReloadSource, ok: bool) {
+        self.counts[source as usize][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The count for one source and result.
+    pub fn get(&self, source: ReloadSource, ok: bool) -> u64 {
+        self.counts[source as usize][usize::from(!ok)].load(Ordering::Relaxed)
+    }
+}
+
+/// What started a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadSource {
+    /// The file changed.
+    File = 0,
+    /// SIGHUP.
+    Signal = 1,
+    /// `PUT /api/config`.
+    Api = 2,
+}
+
+struct FileState {
+    text: String,
+    hash: String,
+}
+
+/// The running config and where it lives.
+pub struct ConfigStore {
+    snapshot: Snapshot,
+    file: Option<PathBuf>,
+    history: PathBuf,
+    state: tokio::sync::Mutex<FileState>,
+    /// Reload outcomes.
+    pub reloads: ReloadCounts,
+}
+
+impl std::fmt::Debug for ConfigStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigStore")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigStore {
+    /// A store serving `runtime`, whose config text is `text`. With a `file`, saves write it
+    /// and reloads read it; without one (an embedded gateway), saves only swap the config.
+    pub fn new(runtime: Runtime, text: String, file: Option<PathBuf>) -> Self {
+        let history = runtime.config.gateway.data_dir.join("config-history");
+        Self {
+            snapshot: Snapshot::new(runtime),
+            file,
+            history,
+            state: tokio::sync::Mutex::new(FileState {
+                hash: hash_text(&text),
+                text,
+            }),
+            reloads: ReloadCounts::default(),
+        }
+    }
+
+    /// The current runtime snapshot.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The config file, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// The running config's text and hash.
+    pub async fn current(&self) -> (String, String) {
+        let s = self.state.lock().await;
+        (s.text.clone(), s.hash.clone())
+    }
+
+    /// Re-reads the file; applies it when it changed and has no errors (warnings are logged).
+    pub async fn reload(&self, source: ReloadSource) -> Reload {
+        let Some(path) = &self.file else {
+            return Reload::Unchanged;
+        };
+        let mut state = self.state.lock().await;
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let why = format!(
+                    "cannot read {}: {e}; keeping the running config",
+                    path.display()
+                );
+                eprintln!("aperture: reload: {why}");
+                self.reloads.count(source, false);
+                return Reload::Kept(why);
+            }
+        };
+        let hash = hash_text(&text);
+        if hash == state.hash {
+            return Reload::Unchanged;
+        }
+        let loaded = Loader::new().mode(Mode::Load).load_str(&text);
+        let shown = path.display().to_string();
+        for d in loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity != Severity::Info)
+        {
+            eprintln!("{}", d.render(&shown));
+        }
+        let Some(config) = loaded.config else {
+            let why = format!("{shown} has errors; keeping the running config");
+            eprintln!("aperture: reload: {why}");
+            self.reloads.count(source, false);
+            return Reload::Kept(why);
+        };
+        self.snapshot.store(Runtime::new(Arc::new(config)));
+        *state = FileState { text, hash };
+        self.reloads.count(source, true);
+        eprintln!("aperture: reloaded {shown}");
+        Reload::Applied
+    }
+
+    /// Validates `text` as a save would (strict mode), without saving.
+    pub fn validate(text: &str) -> Diagnostics {
+        let mut diagnostics = Loader::new().mode(Mode::Strict).load_str(text).diagnostics;
+        if text.trim().is_empty() {
+            diagnostics = Diagnostics::new();
+            diagnostics.push(Diagnostic::new(
+                Severity::Error,
+                "",
+                "config must not be empty",
+            ));
+        }
+        diagnostics
+    }
+
+    /// Replaces the config with `text` if `base_hash` is the running one's, the text passes
+    /// strict validation and `saver` stays an admin. `"__REDACTED__"` keeps the running value
+    /// at that place. The file is written atomically and the previous one kept in
+    /// `data_dir/config-history/` with an audit line. Returns the new hash.
+    pub async fn save(
+        &self,
+        text: &str,
+        base_hash: &str,
+        saver: &Identity,
+    ) -> Result<String, SaveError> {
+        let mut state = self.state.lock().await;
+        if base_hash != state.hash {
+            return Err(SaveError::Stale(state.hash.clone()));
+        }
+        let text = aperture_config::restore_redacted(text, &state.text).map_err(|missing| {
+            let mut ds = Diagnostics::new();
+            for p in missing {
+                ds.push(Diagnostic::new(
+                    Severity::Error,
+                    p,
+                    "\"__REDACTED__\" has no saved value to keep here",
+                ));
+            }
+            SaveError::Invalid(ds)
+        })?;
+        let diagnostics = Self::validate(&text);
+        if diagnostics.has_errors() {
+            return Err(SaveError::Invalid(diagnostics));
+        }
+        let loaded = Loader::new().mode(Mode::Strict).load_str(&text);
+        let Some(config) = loaded.config else {
+            return Err(SaveError::Invalid(loaded.diagnostics));
+        };
+        if !Access::for_identity(&config.grants, saver).is_admin() {
+            let mut ds = Diagnostics::new();
+            ds.push(Diagnostic::new(
+                Severity::Error,
+                "/grants",
+                format!(
+                    "config would remove admin access for {}",
+                    serde_json::Value::from(saver.login.as_str())
+                ),
+            ));
+            return Err(SaveError::Invalid(ds));
+        }
+        let hash = hash_text(&text);
+        if let Some(path) = &self.file {
+            write_atomically(path, &text)
+                .map_err(|e| SaveError::Io(format!("cannot write {}: {e}", path.display())))?;
+            self.record_history(&state, &hash, &saver.login);
+        }
+        self.snapshot.store(Runtime::new(Arc::new(config)));
+        *state = FileState {
+            text,
+            hash: hash.clone(),
+        };
+        self.reloads.count(ReloadSource::Api, true);
+        Ok(hash)
+    }
+
+    /// Keeps the replaced text and an audit line (who, when, hashes before and after). Failures
+    /// are logged; the save itself has happened.
+    fn record_history(&self, before: &FileState, after_hash: &str, login: &str) {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let result = std::fs::create_dir_all(&self.history)
+            .and_then(|()| {
+                let name = format!(
+                    "{millis}-{}.json",
+                    &before.hash[..12.min(before.hash.len())]
+                );
+                std::fs::write(self.history.join(name), &before.text)
+            })
+            .and_then(|()| {
+                use std::io::Write;
+                let line = serde_json::json!({
+                    "time_ms": millis as u64, "login": login,
+                    "before": before.hash, "after": after_hash,
+                });
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.history.join("audit.jsonl"))?;
+                writeln!(f, "{line}")
+            });
+        if let Err(e) = result {
+            eprintln!("aperture: config saved, but its history could not be recorded: {e}");
+        }
+    }
+
+    /// Watches the file: every `period`, a changed modification time or size triggers a
+    /// reload (an unchanged hash is ignored). Runs until the process ends.
+    pub async fn watch(self: Arc<Self>, period: Duration) {
+        let Some(path) = self.file.clone() else {
+            return;
+        };
+        let stamp = |p: &Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.modified().ok(), m.len()))
+        };
+        let mut seen = stamp(&path);
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            let now = stamp(&path);
+            if now != seen {
+                seen = now;
+                self.reload(ReloadSource::File).await;
+            }
+        }
+    }
+}
+
+/// Writes `text` to a temporary file beside `path`, syncs it and renames it over `path`.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_text;
+
+    #[test]
+    fn sha256_hex() {
+        assert_eq!(
+            hash_text(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
