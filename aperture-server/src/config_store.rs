@@ -285,11 +285,12 @@ impl ConfigStore {
                 .ok()
                 .map(|m| (m.modified().ok(), m.len()))
         };
-        let mut seen = stamp(&path);
+        // The first look always compares hashes: the file may have changed before the watch.
+        let mut seen = None;
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
-            let now = stamp(&path);
+            let now = Some(stamp(&path));
             if now != seen {
                 seen = now;
                 self.reload(ReloadSource::File).await;
