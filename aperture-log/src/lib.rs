@@ -1,6 +1,15 @@
 //! What happened to a request.
 //!
-//! This crate will extract usage, cost, sessions and tool calls from request and response bodies
-//! (JSON and SSE streams), build request records and store them in SQLite. It is filled in by the
-//! request-log issue; today it only reserves its place in the workspace.
+//! - [`record`]: the request record and the usage types every part shares.
+//! - [`usage`]: usage, tool-call and session extraction from response bodies and SSE streams
+//!   (decoding compressed copies), incremental and bounded.
+//! - [`pricing`]: the bundled price table, `cost_basis` and `model_cost_map`.
+//! - [`store`]: the store trait, the embedded SQLite store and its writer thread.
 #![deny(missing_docs)]
+
+pub mod pricing;
+pub mod record;
+pub mod store;
+pub mod usage;
+
+pub use record::{Observation, ToolCall, Usage};

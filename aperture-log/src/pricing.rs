@@ -1,0 +1,1 @@
+//! The bundled price table and cost computation (being written).

@@ -1,0 +1,1 @@
+//! Usage extraction (being written).
