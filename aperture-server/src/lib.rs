@@ -12,6 +12,7 @@ pub mod config_store;
 pub mod gateway;
 mod headers;
 mod idle;
+pub mod metrics;
 pub mod mock;
 mod request_id;
 pub mod runtime;
