@@ -1,0 +1,348 @@
+//! The dashboard's read queries (SPEC.md §11, §12).
+
+use std::fmt::Write as _;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::{
+    Cost, Filter, GroupBy, Page, RecordIdentity, RequestRecord, RequestSummary, SessionSummary,
+    StoreError, TotalRow, USAGE_CSV_HEADER,
+};
+use crate::{ToolCall, Usage};
+
+/// A `WHERE` clause over `requests r` and its parameters.
+fn where_clause(f: &Filter) -> (String, Vec<Value>) {
+    let mut conds: Vec<&str> = Vec::new();
+    let mut args = Vec::new();
+    if let Some(since) = f.since_ms {
+        conds.push("r.time_ms >= ?");
+        args.push(Value::Integer(since));
+    }
+    if let Some(until) = f.until_ms {
+        conds.push("r.time_ms < ?");
+        args.push(Value::Integer(until));
+    }
+    if let Some(login) = &f.login {
+        conds.push("r.login = ?");
+        args.push(Value::Text(login.clone()));
+    }
+    if let Some(model) = &f.model {
+        conds.push("r.model = ?");
+        args.push(Value::Text(model.clone()));
+    }
+    if let Some(status) = f.status {
+        conds.push("r.status = ?");
+        args.push(Value::Integer(i64::from(status)));
+    }
+    if let Some(session) = &f.session_id {
+        conds.push("r.session_id = ?");
+        args.push(Value::Text(session.clone()));
+    }
+    if let Some((name, value)) = &f.header {
+        args.push(Value::Text(name.to_ascii_lowercase()));
+        match value {
+            Some(v) => {
+                conds.push(
+                    "EXISTS (SELECT 1 FROM indexed_headers h \
+                     WHERE h.request_id = r.id AND h.name = ? AND h.value = ?)",
+                );
+                args.push(Value::Text(v.clone()));
+            }
+            None => conds.push(
+                "EXISTS (SELECT 1 FROM indexed_headers h WHERE h.request_id = r.id AND h.name = ?)",
+            ),
+        }
+    }
+    if conds.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!(" WHERE {}", conds.join(" AND ")), args)
+    }
+}
+
+fn page_args(args: &mut Vec<Value>, page: Page) {
+    args.push(Value::Integer(i64::from(page.limit)));
+    args.push(Value::Integer(i64::from(page.offset)));
+}
+
+/// A stored integer as `u64` (negative values, which the store never writes, read as 0).
+fn u(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(idx)?).unwrap_or(0))
+}
+
+fn opt_u(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u64>> {
+    Ok(row
+        .get::<_, Option<i64>>(idx)?
+        .map(|v| u64::try_from(v).unwrap_or(0)))
+}
+
+pub(crate) fn sessions(
+    conn: &Connection,
+    filter: &Filter,
+    page: Page,
+) -> Result<Vec<SessionSummary>, StoreError> {
+    let (cond, mut args) = where_clause(filter);
+    page_args(&mut args, page);
+    let sql = format!(
+        "SELECT r.session_id, r.login,
+            (SELECT a.user_agent FROM requests a WHERE a.session_id = r.session_id
+             AND a.login = r.login ORDER BY a.time_ms, a.id LIMIT 1),
+            COUNT(*), SUM(r.input_tokens), SUM(r.output_tokens),
+            COALESCE(SUM(r.cost_nanodollars), 0), MIN(r.time_ms), MAX(r.time_ms)
+         FROM requests r{cond}
+         GROUP BY r.session_id, r.login
+         ORDER BY MAX(r.time_ms) DESC, r.session_id, r.login
+         LIMIT ? OFFSET ?"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |row| {
+        Ok(SessionSummary {
+            session_id: row.get(0)?,
+            login: row.get(1)?,
+            agent: row.get(2)?,
+            requests: u(row, 3)?,
+            input_tokens: u(row, 4)?,
+            output_tokens: u(row, 5)?,
+            cost_nanodollars: u(row, 6)?,
+            first_ms: row.get(7)?,
+            last_ms: row.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The `requests` columns [`read_record`] reads, in order.
+const RECORD_COLUMNS: &str = "r.id, r.time_ms, r.login, r.display_name, r.node_id, r.node_name,
+    r.tags, r.identity_source, r.provider, r.model, r.requested_model, r.api_type, r.method,
+    r.path, r.query, r.status, r.error, r.duration_ms, r.ttfb_ms, r.stream, r.incomplete,
+    r.upstream_request_id, r.input_tokens, r.output_tokens, r.cache_read_tokens,
+    r.cache_write_5m_tokens, r.cache_write_1h_tokens, r.reasoning_tokens, r.image_input_tokens,
+    r.image_output_tokens, r.web_search, r.usage_missing, r.cost_nanodollars, r.cost_basis,
+    r.cost_adjustment, r.session_id, r.session_source, r.user_agent";
+
+/// A metric row as a record without capture or tool calls; tags come back as JSON text (index 6).
+fn read_record(row: &Row<'_>) -> rusqlite::Result<(RequestRecord, String)> {
+    let cost = match opt_u(row, 32)? {
+        Some(nanodollars) => Some(Cost {
+            nanodollars,
+            basis: row.get::<_, Option<String>>(33)?.unwrap_or_default(),
+            adjustment: row.get::<_, Option<f64>>(34)?.unwrap_or(1.0),
+        }),
+        None => None,
+    };
+    let record = RequestRecord {
+        id: row.get(0)?,
+        time_ms: row.get(1)?,
+        identity: RecordIdentity {
+            login: row.get(2)?,
+            display_name: row.get(3)?,
+            node_id: row.get(4)?,
+            node_name: row.get(5)?,
+            tags: Vec::new(),
+            source: row.get(7)?,
+        },
+        provider: row.get(8)?,
+        model: row.get(9)?,
+        requested_model: row.get(10)?,
+        api_type: row.get(11)?,
+        method: row.get(12)?,
+        path: row.get(13)?,
+        query: row.get(14)?,
+        status: row.get(15)?,
+        error: row.get(16)?,
+        duration_ms: u(row, 17)?,
+        ttfb_ms: opt_u(row, 18)?,
+        stream: row.get(19)?,
+        incomplete: row.get(20)?,
+        upstream_request_id: row.get(21)?,
+        usage: Usage {
+            input: u(row, 22)?,
+            output: u(row, 23)?,
+            cache_read: u(row, 24)?,
+            cache_write_5m: u(row, 25)?,
+            cache_write_1h: u(row, 26)?,
+            reasoning: u(row, 27)?,
+            image_input: u(row, 28)?,
+            image_output: u(row, 29)?,
+            web_search: u(row, 30)?,
+            usage_missing: row.get(31)?,
+        },
+        cost,
+        session_id: row.get(35)?,
+        session_source: row.get(36)?,
+        user_agent: row.get(37)?,
+        ..RequestRecord::default()
+    };
+    Ok((record, row.get(6)?))
+}
+
+pub(crate) fn requests(
+    conn: &Connection,
+    filter: &Filter,
+    page: Page,
+) -> Result<Vec<RequestSummary>, StoreError> {
+    let (cond, mut args) = where_clause(filter);
+    page_args(&mut args, page);
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM requests r{cond}
+         ORDER BY r.time_ms DESC, r.id DESC LIMIT ? OFFSET ?"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |row| {
+        let (r, _) = read_record(row)?;
+        Ok(RequestSummary {
+            cost_nanodollars: r.cost.as_ref().map(|c| c.nanodollars),
+            id: r.id,
+            time_ms: r.time_ms,
+            login: r.identity.login,
+            provider: r.provider,
+            model: r.model,
+            api_type: r.api_type,
+            method: r.method,
+            path: r.path,
+            status: r.status,
+            error: r.error,
+            duration_ms: r.duration_ms,
+            ttfb_ms: r.ttfb_ms,
+            stream: r.stream,
+            usage: r.usage,
+            session_id: r.session_id,
+            user_agent: r.user_agent,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn request(conn: &Connection, id: &str) -> Result<Option<RequestRecord>, StoreError> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM requests r WHERE r.id = ?1");
+    let Some((mut r, tags)) = conn.query_row(&sql, [id], read_record).optional()? else {
+        return Ok(None);
+    };
+    r.identity.tags = serde_json::from_str(&tags)?;
+    let capture = conn
+        .query_row(
+            "SELECT request_headers, response_headers, request_body, request_body_truncated,
+                response_body, response_body_truncated FROM captures WHERE request_id = ?1",
+            [id],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    if let Some((req_h, resp_h, req_b, req_t, resp_b, resp_t)) = capture {
+        r.request_headers = serde_json::from_str(&req_h)?;
+        r.response_headers = serde_json::from_str(&resp_h)?;
+        (r.request_body, r.request_body_truncated) = (req_b, req_t);
+        (r.response_body, r.response_body_truncated) = (resp_b, resp_t);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT call_id, name, params FROM tool_calls WHERE request_id = ?1 ORDER BY seq",
+    )?;
+    let calls = stmt.query_map([id], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get::<_, String>(2)?))
+    })?;
+    for call in calls {
+        let (call_id, name, params) = call?;
+        let params = serde_json::from_str(&params)?;
+        r.tool_calls.push(ToolCall {
+            id: call_id,
+            name,
+            params,
+        });
+    }
+    let mut stmt =
+        conn.prepare("SELECT name, value FROM indexed_headers WHERE request_id = ?1 ORDER BY seq")?;
+    let headers = stmt.query_map(params![id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    r.indexed_headers = headers.collect::<Result<_, _>>()?;
+    Ok(Some(r))
+}
+
+/// Sums shared by totals and CSV rows, starting at the given column.
+const SUMS: &str = "COUNT(*), SUM(r.input_tokens), SUM(r.output_tokens),
+    SUM(r.cache_read_tokens), SUM(r.cache_write_5m_tokens + r.cache_write_1h_tokens),
+    SUM(r.reasoning_tokens), COALESCE(SUM(r.cost_nanodollars), 0)";
+
+fn read_sums(row: &Row<'_>, at: usize, key: String) -> rusqlite::Result<TotalRow> {
+    Ok(TotalRow {
+        key,
+        requests: u(row, at)?,
+        input_tokens: u(row, at + 1)?,
+        output_tokens: u(row, at + 2)?,
+        cache_read_tokens: u(row, at + 3)?,
+        cache_write_tokens: u(row, at + 4)?,
+        reasoning_tokens: u(row, at + 5)?,
+        cost_nanodollars: u(row, at + 6)?,
+    })
+}
+
+const DAY: &str = "date(r.time_ms / 1000, 'unixepoch')";
+
+pub(crate) fn totals(
+    conn: &Connection,
+    filter: &Filter,
+    group_by: GroupBy,
+) -> Result<Vec<TotalRow>, StoreError> {
+    let key = match group_by {
+        GroupBy::User => "r.login",
+        GroupBy::Model => "r.model",
+        GroupBy::Day => DAY,
+    };
+    let (cond, args) = where_clause(filter);
+    let sql = format!("SELECT {key}, {SUMS} FROM requests r{cond} GROUP BY 1 ORDER BY 1");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |row| read_sums(row, 1, row.get(0)?))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn usage_csv(conn: &Connection, filter: &Filter) -> Result<String, StoreError> {
+    let (cond, args) = where_clause(filter);
+    let sql = format!(
+        "SELECT {DAY}, r.login, r.provider, r.model, {SUMS} FROM requests r{cond}
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut out = String::from(USAGE_CSV_HEADER);
+    out.push('\n');
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(row) = rows.next()? {
+        let day: String = row.get(0)?;
+        let login: String = row.get(1)?;
+        let provider: String = row.get(2)?;
+        let model: String = row.get(3)?;
+        let t = read_sums(row, 4, day)?;
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{}.{:09}",
+            t.key,
+            csv_field(&login),
+            csv_field(&provider),
+            csv_field(&model),
+            t.requests,
+            t.input_tokens,
+            t.output_tokens,
+            t.cache_read_tokens,
+            t.cache_write_tokens,
+            t.reasoning_tokens,
+            t.cost_nanodollars / 1_000_000_000,
+            t.cost_nanodollars % 1_000_000_000,
+        );
+    }
+    Ok(out)
+}
+
+/// RFC 4180 quoting for fields with commas, quotes or line breaks.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
