@@ -94,7 +94,7 @@ mod tests {
 
         let own = http(
             addr,
-            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+            "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".into(),
         )
         .await;
         assert!(
@@ -104,7 +104,7 @@ mod tests {
 
         let body = r#"{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[]}"#;
         let req = format!(
-            "POST /llm/v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-ant-oat01-T\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /llm/v1/messages?beta=true HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-ant-oat01-T\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         let answer = http(addr, req).await;

@@ -27,6 +27,8 @@ pub(crate) fn decode(s: &str) -> String {
         }
     }
     out.push_str(rest);
+    // A display name never carries control characters (they could forge log lines).
+    out.retain(|c| !c.is_control());
     out
 }
 

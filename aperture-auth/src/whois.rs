@@ -16,8 +16,9 @@ struct WhoIsResponse {
     node: Option<Node>,
     #[serde(rename = "UserProfile")]
     user: Option<UserProfile>,
+    /// Values are usually arrays; capabilities granted without values come as `null`.
     #[serde(rename = "CapMap", default)]
-    cap_map: Option<BTreeMap<String, Vec<serde_json::Value>>>,
+    cap_map: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -89,7 +90,12 @@ pub fn identity_from_whois(body: &[u8]) -> Result<Option<Identity>, WhoIsError> 
     };
     identity.node_id = node.stable_id;
     identity.node_name = node.name.trim_end_matches('.').to_string();
-    if let Some(caps) = r.cap_map.as_ref().and_then(|m| m.get(APERTURE_CAP)) {
+    if let Some(caps) = r
+        .cap_map
+        .as_ref()
+        .and_then(|m| m.get(APERTURE_CAP))
+        .and_then(|v| v.as_array())
+    {
         identity.capabilities = Arc::new(aperture_config::capabilities_from_json(caps));
     }
     Ok(Some(identity))
@@ -116,6 +122,14 @@ mod tests {
         let body =
             br#"{"Node": {"StableID": "n1", "Name": "x."}, "UserProfile": {"LoginName": ""}}"#;
         assert!(identity_from_whois(body).unwrap().is_none());
+    }
+
+    #[test]
+    fn capabilities_without_values_are_fine() {
+        let body = br#"{"Node": {"StableID": "n1", "Name": "x."}, "UserProfile": {"LoginName": "a@b"},
+                        "CapMap": {"https://tailscale.com/cap/file-sharing": null, "tailscale.com/cap/aperture": [{"role": "user"}]}}"#;
+        let id = identity_from_whois(body).unwrap().unwrap();
+        assert_eq!(id.capabilities.len(), 1);
     }
 
     #[test]

@@ -536,6 +536,8 @@ pub struct S3Exporter {
 pub struct Gateway {
     /// Listen addresses.
     pub listen: Vec<SocketAddr>,
+    /// Extra host names allowed in `Host` (lowercase).
+    pub allowed_hosts: Vec<String>,
     /// Data folder.
     pub data_dir: PathBuf,
     /// Largest request body, bytes.

@@ -56,7 +56,7 @@ pub use env::{EnvLookup, has_macro, substitute};
 pub use glob::{ModelGlob, ShellGlob};
 pub use load::{Loaded, Loader, ReadError, load_file, load_str, schema, schema_json};
 pub use raw::RawConfig;
-pub use redact::{REDACTED, redact_secrets, restore_redacted};
+pub use redact::{REDACTED, redact_secrets, restore_redacted, scrub_secrets};
 pub use units::{
     NANOS_PER_DOLLAR, Rate, format_duration, format_money, parse_duration, parse_money, parse_rate,
     parse_size,

@@ -127,10 +127,15 @@ impl ConfigStore {
 
     /// Re-reads the file; applies it when it changed and has no errors (warnings are logged).
     pub async fn reload(&self, source: ReloadSource) -> Reload {
+        let mut state = self.state.lock().await;
+        self.reload_locked(&mut state, source)
+    }
+
+    /// The body of [`ConfigStore::reload`], with the state already locked.
+    fn reload_locked(&self, state: &mut FileState, source: ReloadSource) -> Reload {
         let Some(path) = &self.file else {
             return Reload::Unchanged;
         };
-        let mut state = self.state.lock().await;
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
@@ -192,8 +197,12 @@ impl ConfigStore {
         text: &str,
         base_hash: &str,
         saver: &Identity,
+        saver_under: &(dyn Fn(&aperture_config::Config) -> Option<Identity> + Sync),
     ) -> Result<String, SaveError> {
         let mut state = self.state.lock().await;
+        // A file edited since the last reload is read first, so a save never silently
+        // overwrites an edit the watcher has not picked up yet.
+        self.reload_locked(&mut state, ReloadSource::File);
         if base_hash != state.hash {
             return Err(SaveError::Stale(state.hash.clone()));
         }
@@ -203,7 +212,7 @@ impl ConfigStore {
                 ds.push(Diagnostic::new(
                     Severity::Error,
                     p,
-                    "\"__REDACTED__\" has no saved value to keep here",
+                    "\"__REDACTED__\" cannot be kept here (no secret was here, or where it is sent changed): enter the value",
                 ));
             }
             SaveError::Invalid(ds)
@@ -216,7 +225,10 @@ impl ConfigStore {
         let Some(config) = loaded.config else {
             return Err(SaveError::Invalid(loaded.diagnostics));
         };
-        if !Access::for_identity(&config.grants, saver).is_admin() {
+        // The saver, as the new config would identify them, must still be an admin.
+        let still_admin = saver_under(&config)
+            .is_some_and(|id| Access::for_identity(&config.grants, &id).is_admin());
+        if !still_admin {
             let mut ds = Diagnostics::new();
             ds.push(Diagnostic::new(
                 Severity::Error,
@@ -255,7 +267,9 @@ impl ConfigStore {
                     "{millis}-{}.json",
                     &before.hash[..12.min(before.hash.len())]
                 );
-                std::fs::write(self.history.join(name), &before.text)
+                use std::io::Write;
+                private_file(&self.history.join(name), 0o600, false)?
+                    .write_all(before.text.as_bytes())
             })
             .and_then(|()| {
                 use std::io::Write;
@@ -263,10 +277,7 @@ impl ConfigStore {
                     "time_ms": millis as u64, "login": login,
                     "before": before.hash, "after": after_hash,
                 });
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(self.history.join("audit.jsonl"))?;
+                let mut f = private_file(&self.history.join("audit.jsonl"), 0o600, true)?;
                 writeln!(f, "{line}")
             });
         if let Err(e) = result {
@@ -299,6 +310,46 @@ impl ConfigStore {
     }
 }
 
+/// The permission bits of an existing file.
+fn existing_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Creates (or appends to) a file with permission bits `mode`, whatever the umask.
+pub(crate) fn private_file(path: &Path, mode: u32, append: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true);
+    if append {
+        options.append(true);
+    } else {
+        options.truncate(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(mode);
+        let f = options.open(path)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        Ok(f)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        options.open(path)
+    }
+}
+
 /// Writes `text` to a temporary file beside `path`, syncs it and renames it over `path`.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -311,7 +362,9 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
+    // The new file keeps the old one's permissions (0600 for a new one): configs hold keys.
+    let mode = existing_mode(path).unwrap_or(0o600);
+    let mut f = private_file(&tmp, mode, false)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -23,8 +23,10 @@ const CACHE_LIMIT: usize = 50_000;
 pub enum WhoIs {
     /// A user's device or a tagged device.
     Found(Identity),
-    /// Not a tailnet peer (404), or a node with neither user nor tags: try the next source.
+    /// Not a tailnet peer (404): try the next source.
     NotFound,
+    /// A tailnet node with neither user nor tags: it never resolves (SPEC.md §5).
+    NoIdentity,
 }
 
 /// Why a WhoIs lookup failed; the request is refused with 503, never let through.
@@ -106,7 +108,7 @@ impl WhoIsClient {
         match status {
             StatusCode::OK => match identity_from_whois(&body) {
                 Ok(Some(identity)) => Ok(WhoIs::Found(identity)),
-                Ok(None) => Ok(WhoIs::NotFound),
+                Ok(None) => Ok(WhoIs::NoIdentity),
                 Err(e) => Err(fail("WhoIs answer", &e)),
             },
             StatusCode::NOT_FOUND => Ok(WhoIs::NotFound),

@@ -230,7 +230,7 @@ async fn invalid_saves_get_422_and_the_old_config_keeps_serving() {
     let mut h = harness("invalid", Reply::auto).await;
     let (shown, hash) = h.get_config().await;
     // A warning is enough to refuse a save (strict mode).
-    let typo = shown.replace(r#""baseurl""#, r#""basurl""#);
+    let typo = shown.replace(r#""models""#, r#""modles""#);
     let a = h.put(LOOPBACK, &typo, &hash).await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(a.body["error"], "invalid config");
@@ -238,11 +238,11 @@ async fn invalid_saves_get_422_and_the_old_config_keeps_serving() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| d["message"] == "unknown config key \"basurl\"")
+        .find(|d| d["message"] == "unknown config key \"modles\"")
         .unwrap();
     assert_eq!(
         (d["path"].as_str(), d["line"].as_u64()),
-        (Some("/providers/openai/basurl"), Some(4))
+        (Some("/providers/openai/modles"), Some(4))
     );
     // Removing the saver's own admin role.
     // (Someone else stays admin, so only the lockout guard objects.)
@@ -521,5 +521,84 @@ async fn reloads_under_load_lose_no_request() {
             statuses.iter().all(|s| *s == StatusCode::OK),
             "{statuses:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_redacted_key_cannot_be_sent_to_a_new_baseurl() {
+    let h = harness("exfiltrate", Reply::auto).await;
+    let (shown, hash) = h.get_config().await;
+    let moved = shown.replace(&h.mock.base_url(), "https://attacker.example");
+    let a = h.put(LOOPBACK, &moved, &hash).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(a.body["diagnostics"][0]["path"], "/providers/openai/apikey");
+    assert!(
+        !std::fs::read_to_string(&h.file)
+            .unwrap()
+            .contains("attacker")
+    );
+}
+
+#[tokio::test]
+async fn saves_keep_the_file_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = harness("mode", Reply::auto).await;
+    std::fs::set_permissions(&h.file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (shown, hash) = h.get_config().await;
+    let a = h
+        .put(
+            LOOPBACK,
+            &shown.replace(r#"["gpt-5"]"#, r#"["gpt-5", "o3"]"#),
+            &hash,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&h.file), 0o600);
+    for entry in std::fs::read_dir(h.dir.join("data/config-history")).unwrap() {
+        let p = entry.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+}
+
+#[tokio::test]
+async fn the_lockout_guard_sees_identity_changes() {
+    let h = harness("lockout", Reply::auto).await;
+    let (shown, hash) = h.get_config().await;
+    // Turning loopback identities off would lock the loopback admin out.
+    let off = shown.replace(r#""identity": {"#, r#""identity": {"loopback": false, "#);
+    let a = h.put(LOOPBACK, &off, &hash).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert_eq!(
+        a.body["diagnostics"][0]["message"],
+        "config would remove admin access for \"(loopback)\""
+    );
+}
+
+#[tokio::test]
+async fn pages_on_other_host_names_are_refused() {
+    let h = harness("rebind", Reply::auto).await;
+    let mut req = Request::get("/api/config")
+        .header("host", "evil.example:8080")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    req.extensions_mut()
+        .insert(PeerAddr(LOOPBACK.parse().unwrap()));
+    let res = h.gateway.service().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    for host in [
+        "127.0.0.1:8080",
+        "localhost",
+        "[::1]:8080",
+        "gateway.tail1234.ts.net",
+    ] {
+        let mut req = Request::get("/api/me")
+            .header("host", host)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr(LOOPBACK.parse().unwrap()));
+        let res = h.gateway.service().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{host}");
     }
 }

@@ -11,6 +11,9 @@ use super::{OneOrMany, RawSize};
 pub struct RawGateway {
     /// Address (or list of addresses) to listen on. Changing it needs a restart.
     pub listen: OneOrMany,
+    /// Host names requests may name in `Host`, besides IP addresses, `localhost` and
+    /// `*.ts.net` (a guard against DNS rebinding).
+    pub allowed_hosts: Vec<String>,
     /// Folder for the database, config history and the install key.
     pub data_dir: String,
     /// Largest request body accepted, in bytes or with `KiB`/`MiB`/`GiB`.
@@ -38,6 +41,7 @@ impl Default for RawGateway {
     fn default() -> Self {
         Self {
             listen: OneOrMany::One("127.0.0.1:8080".into()),
+            allowed_hosts: Vec::new(),
             data_dir: "./aperture-data".into(),
             max_request_body: RawSize::Text("32MiB".into()),
             timeouts: RawTimeouts::default(),

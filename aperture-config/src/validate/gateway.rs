@@ -211,6 +211,11 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx<'_>) -> Gateway {
 
     Gateway {
         listen,
+        allowed_hosts: raw
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect(),
         data_dir: PathBuf::from(&raw.data_dir),
         max_request_body,
         timeouts,

@@ -53,6 +53,8 @@ impl Ctx<'_> {
                 message = message.replace(resolved.as_str(), written);
             }
         }
+        // Anything that looks like a key is scrubbed too (SPEC.md §8.3 (4)).
+        let message = crate::redact::scrub_secrets(&message);
         self.diagnostics
             .push(Diagnostic::new(severity, path, message));
     }

@@ -57,7 +57,11 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&path, STARTER_CONFIG));
+            .and_then(|()| {
+                use std::io::Write;
+                crate::config_store::private_file(&path, 0o600, false)?
+                    .write_all(STARTER_CONFIG.as_bytes())
+            });
         match written {
             Ok(()) => {
                 let _ = writeln!(
@@ -110,7 +114,12 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         };
         // Reloads: the file is watched, and SIGHUP re-reads it.
         tokio::spawn(gateway.store().clone().watch(Duration::from_millis(250)));
-        tokio::spawn(reload_on_sighup(gateway.store().clone()));
+        // Registered before the first connection, so an early SIGHUP cannot kill the process.
+        #[cfg(unix)]
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        #[cfg(not(unix))]
+        let hangups = None::<()>;
+        tokio::spawn(reload_on_sighup(gateway.store().clone(), hangups));
         let mut listeners = Vec::new();
         for addr in addrs {
             match tokio::net::TcpListener::bind(addr).await {
@@ -148,17 +157,14 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
 }
 
 /// Re-reads the config file on every SIGHUP.
-async fn reload_on_sighup(store: Arc<ConfigStore>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            store.reload(ReloadSource::Signal).await;
-        }
+#[cfg(unix)]
+async fn reload_on_sighup(store: Arc<ConfigStore>, hangups: Option<tokio::signal::unix::Signal>) {
+    let Some(mut hup) = hangups else { return };
+    while hup.recv().await.is_some() {
+        store.reload(ReloadSource::Signal).await;
     }
-    #[cfg(not(unix))]
-    drop(store);
 }
+
+/// SIGHUP does not exist here.
+#[cfg(not(unix))]
+async fn reload_on_sighup(_store: Arc<ConfigStore>, _hangups: Option<()>) {}

@@ -57,7 +57,16 @@ pub(crate) async fn answer(call: ApiCall, req: Req, rt: &Runtime, access: &Acces
                 ),
             }
         }
-        ApiCall::PutConfig => put_config(req, &store, &identity).await,
+        ApiCall::PutConfig => {
+            let caller = req.extensions().get::<super::identify::Caller>().cloned();
+            let identity_for_guard = identity.clone();
+            let under = move |cfg: &aperture_config::Config| {
+                caller
+                    .as_ref()
+                    .and_then(|c| super::identify::identity_under(cfg, c, &identity_for_guard))
+            };
+            put_config(req, &store, &identity, &under).await
+        }
         ApiCall::Validate => validate(req).await,
     }
 }
@@ -91,7 +100,12 @@ fn diagnostics_json(ds: &aperture_config::Diagnostics) -> Vec<&aperture_config::
     ds.iter().filter(|d| d.severity != Severity::Info).collect()
 }
 
-async fn put_config(req: Req, store: &ConfigStore, identity: &Identity) -> Res {
+async fn put_config(
+    req: Req,
+    store: &ConfigStore,
+    identity: &Identity,
+    saver_under: &(dyn Fn(&aperture_config::Config) -> Option<Identity> + Sync),
+) -> Res {
     if !is_json(&req) {
         return plain_error(
             StatusCode::BAD_REQUEST,
@@ -115,7 +129,7 @@ async fn put_config(req: Req, store: &ConfigStore, identity: &Identity) -> Res {
             "the body must be {\"config\": \"<text>\", \"hash\": \"<hash>\"}",
         );
     };
-    match store.save(&text, &base_hash, identity).await {
+    match store.save(&text, &base_hash, identity, saver_under).await {
         Ok(hash) => json(StatusCode::OK, &json!({ "hash": hash })),
         Err(SaveError::Stale(current)) => json(
             StatusCode::CONFLICT,
