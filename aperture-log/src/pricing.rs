@@ -1,1 +1,0 @@
-//! The bundled price table and cost computation (being written).
