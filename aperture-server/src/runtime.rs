@@ -33,6 +33,8 @@ pub struct Runtime {
     pub routes: RouteTable,
     /// Routable, enabled providers by id.
     pub upstreams: HashMap<String, Upstream>,
+    /// Prices: the bundled table with `gateway.price_file` merged over it.
+    pub prices: Arc<aperture_log::pricing::PriceTable>,
     /// Tailscale WhoIs, when `gateway.identity.tailscale` is enabled.
     pub whois: Option<WhoIsClient>,
     /// Evaluated grants per login (grants only change with the config, which replaces the
@@ -70,9 +72,26 @@ impl Runtime {
             .tailscale
             .as_ref()
             .map(|t| WhoIsClient::new(t.socket.clone(), t.cache_ttl));
+        let mut prices = aperture_log::pricing::PriceTable::bundled();
+        if let Some(path) = &config.gateway.price_file {
+            match std::fs::read_to_string(path)
+                .map(|t| aperture_log::pricing::PriceTable::from_json(&t))
+            {
+                Ok(Ok(table)) => prices.merge(table),
+                Ok(Err(e)) => eprintln!(
+                    "aperture: price_file {}: {e}; using the bundled prices",
+                    path.display()
+                ),
+                Err(e) => eprintln!(
+                    "aperture: price_file {}: {e}; using the bundled prices",
+                    path.display()
+                ),
+            }
+        }
         Self {
             routes: RouteTable::new(&config),
             upstreams,
+            prices: Arc::new(prices),
             whois,
             config,
             access: RwLock::default(),

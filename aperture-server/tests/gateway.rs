@@ -1051,3 +1051,11 @@ async fn browser_pages_cannot_spend_a_callers_identity() {
         .await;
     assert_eq!(res.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn metrics_need_the_read_metrics_grant() {
+    let (gw, _mock) = setup().await;
+    let res = gw.send(Method::GET, "/metrics", &[], b"").await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(res.json(), json!({"error": "read_metrics grant required"}));
+}

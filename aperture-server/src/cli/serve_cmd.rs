@@ -152,6 +152,8 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         for t in tasks {
             let _ = t.await;
         }
+        // Every record still queued goes to the database before the process ends.
+        let _ = tokio::task::spawn_blocking(move || gateway.shutdown_log()).await;
         0
     })
 }

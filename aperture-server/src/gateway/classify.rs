@@ -19,6 +19,8 @@ pub enum Target {
     Models(Option<String>),
     /// A management call under `/api/`.
     Api(ApiCall),
+    /// `GET /metrics`: needs the `read_metrics` grant, not a role.
+    Metrics,
 }
 
 /// The management calls (SPEC.md §11).
@@ -45,7 +47,7 @@ impl Target {
             Target::Models(_) => {
                 super::native_error(aperture_route::ApiFormat::OpenAi, status, message)
             }
-            Target::Api(_) => super::error::plain_error(status, message),
+            Target::Api(_) | Target::Metrics => super::error::plain_error(status, message),
         }
     }
 }
@@ -69,6 +71,9 @@ pub struct Classify<S> {
 }
 
 fn models_target(method: &Method, path: &str) -> Option<Target> {
+    if method == Method::GET && path == "/metrics" {
+        return Some(Target::Metrics);
+    }
     let call = match (method.as_str(), path) {
         ("GET", "/api/me") => Some(ApiCall::Me),
         ("GET", "/api/providers") => Some(ApiCall::Providers),

@@ -254,12 +254,21 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let identity = match resolve(&rt, peer, req.headers(), trusted, proxied).await {
+            let resolved = resolve(&rt, peer, req.headers(), trusted, proxied).await;
+            if let Some(t) = req.extensions().get::<Arc<super::Telemetry>>() {
+                let (source, result) = match &resolved {
+                    Ok(id) => (id.source.as_str(), "hit"),
+                    Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, _)) => ("tailscale", "error"),
+                    Err(_) => ("none", "miss"),
+                };
+                t.metrics.identity_lookup(source, result);
+            }
+            let identity = match resolved {
                 Ok(id) => id,
                 Err(Refusal(status, message)) => return Ok(target.error(status, message)),
             };
             let access = rt.access(&identity);
-            if access.role.is_none() {
+            if access.role.is_none() && !matches!(target, Target::Metrics) {
                 return Ok(target.error(StatusCode::FORBIDDEN, "access denied: no role granted"));
             }
             if let Some(peer) = peer {
@@ -269,6 +278,9 @@ where
                     proxied,
                 };
                 req.extensions_mut().insert(caller);
+            }
+            if let Some(slot) = req.extensions().get::<super::record::RecordSlot>() {
+                slot.identity(&identity);
             }
             req.extensions_mut().insert(identity);
             req.extensions_mut().insert(access);

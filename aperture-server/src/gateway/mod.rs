@@ -17,6 +17,7 @@ mod error;
 mod identify;
 mod models;
 mod proxy;
+mod record;
 mod route;
 mod snapshot;
 
@@ -36,6 +37,7 @@ pub use classify::{ApiCall, ClassifyLayer, Target};
 pub use error::native_error;
 pub use identify::{FromTrustedProxy, IdentifyLayer};
 pub use proxy::Proxy;
+pub use record::{InstallKey, RecordLayer, Telemetry};
 pub use route::RouteLayer;
 pub use snapshot::SnapshotLayer;
 
@@ -58,11 +60,12 @@ pub struct PeerAddr(pub SocketAddr);
 /// The whole inference stack as one cloneable service.
 pub type Stack = BoxCloneSyncService<Req, Res, Infallible>;
 
-/// Composes the stack: snapshot, classify, identify, route, proxy.
-pub fn stack(store: Arc<ConfigStore>, client: UpstreamClient) -> Stack {
+/// Composes the stack: snapshot, classify, record, identify, route, proxy.
+pub fn stack(store: Arc<ConfigStore>, client: UpstreamClient, telemetry: Arc<Telemetry>) -> Stack {
     let svc = ServiceBuilder::new()
         .layer(SnapshotLayer::new(store))
         .layer(ClassifyLayer)
+        .layer(RecordLayer::new(telemetry))
         .layer(IdentifyLayer)
         .layer(RouteLayer)
         .service(Proxy::new(client));
@@ -78,6 +81,8 @@ pub fn stack(store: Arc<ConfigStore>, client: UpstreamClient) -> Stack {
 pub struct Gateway {
     store: Arc<ConfigStore>,
     stack: Stack,
+    telemetry: Arc<Telemetry>,
+    writer: Arc<std::sync::Mutex<Option<aperture_log::store::WriterHandle>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -92,22 +97,72 @@ impl Gateway {
     /// Builds the gateway for `config` (not backed by a file: saves swap the config in memory
     /// and `GET /api/config` shows an empty text).
     pub fn new(config: Arc<Config>) -> Result<Self, String> {
-        Self::with_source(config, String::new(), None)
+        let db = aperture_log::store::SqliteStore::open_in_memory().map_err(|e| e.to_string())?;
+        Self::build(
+            config,
+            String::new(),
+            None,
+            Arc::new(db),
+            InstallKey::ephemeral(),
+        )
     }
 
     /// Builds the gateway for `config`, loaded from `text` (read from `file`, if any): saves
-    /// write the file and reloads read it.
+    /// write the file and reloads read it. Records go to `data_dir/aperture.db`; the install
+    /// key is `data_dir/install.key`.
     pub fn with_source(
         config: Arc<Config>,
         text: String,
         file: Option<std::path::PathBuf>,
     ) -> Result<Self, String> {
+        let data_dir = config.gateway.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| format!("cannot create data_dir {}: {e}", data_dir.display()))?;
+        let db = aperture_log::store::SqliteStore::open(data_dir.join("aperture.db"))
+            .map_err(|e| e.to_string())?;
+        let key_path = data_dir.join("install.key");
+        let key = InstallKey::load_or_create(&key_path)
+            .map_err(|e| format!("cannot create {}: {e}", key_path.display()))?;
+        Self::build(config, text, file, Arc::new(db), key)
+    }
+
+    fn build(
+        config: Arc<Config>,
+        text: String,
+        file: Option<std::path::PathBuf>,
+        db: Arc<dyn aperture_log::store::Store>,
+        key: InstallKey,
+    ) -> Result<Self, String> {
         let client = crate::upstream::build_client(&config.gateway)?;
+        let capture = config.gateway.capture;
+        let (sink, writer) =
+            aperture_log::store::LogSink::start(db, capture.queue_capacity, capture.overflow_block);
+        let telemetry = Arc::new(Telemetry {
+            sink: Some(sink),
+            metrics: crate::metrics::Metrics::default(),
+            key,
+        });
         let store = Arc::new(ConfigStore::new(Runtime::new(config), text, file));
         Ok(Self {
-            stack: stack(store.clone(), client),
+            stack: stack(store.clone(), client, telemetry.clone()),
             store,
+            telemetry,
+            writer: Arc::new(std::sync::Mutex::new(Some(writer))),
         })
+    }
+
+    /// The request log's queue and the metrics.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+
+    /// Drains the record queue into the database and stops the writer (at shutdown). Blocks
+    /// while it drains: call it from a blocking thread.
+    pub fn shutdown_log(&self) {
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = writer {
+            w.shutdown();
+        }
     }
 
     /// The config snapshot; [`Snapshot::store`] swaps in a new config for new requests.

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use tower::{Layer, Service};
 
 use super::error::{from_rendered, native_error};
+use super::record::RecordSlot;
 use super::{BoxFut, Req, Res, Target};
 use crate::body::{boxed, full};
 use crate::runtime::Runtime;
@@ -73,6 +74,10 @@ where
                 let res = super::models::answer(&rt, &access, id.as_deref());
                 return Box::pin(async move { Ok(res) });
             }
+            Target::Metrics => {
+                let res = metrics_answer(&req, &access);
+                return Box::pin(async move { Ok(res) });
+            }
             Target::Api(call) => {
                 let call = *call;
                 return Box::pin(
@@ -90,6 +95,43 @@ where
             }
         })
     }
+}
+
+/// `GET /metrics` for callers with `read_metrics`.
+fn metrics_answer(req: &Req, access: &Access) -> Res {
+    use crate::config_store::{ConfigStore, ReloadSource};
+    if !access.read_metrics {
+        return super::error::plain_error(StatusCode::FORBIDDEN, "read_metrics grant required");
+    }
+    let (Some(telemetry), Some(store)) = (
+        req.extensions().get::<Arc<super::Telemetry>>(),
+        req.extensions().get::<Arc<ConfigStore>>(),
+    ) else {
+        return super::error::plain_error(StatusCode::INTERNAL_SERVER_ERROR, "stack_misconfigured");
+    };
+    let m = &telemetry.metrics;
+    if let Some(sink) = &telemetry.sink {
+        m.log_queue_depth
+            .store(sink.depth() as u64, std::sync::atomic::Ordering::Relaxed);
+        m.log_records_dropped
+            .store(sink.dropped(), std::sync::atomic::Ordering::Relaxed);
+    }
+    let mut reloads = Vec::new();
+    for (source, name) in [
+        (ReloadSource::File, "file"),
+        (ReloadSource::Signal, "signal"),
+        (ReloadSource::Api, "api"),
+    ] {
+        for (ok, result) in [(true, "success"), (false, "failure")] {
+            reloads.push((name, result, store.reloads.get(source, ok)));
+        }
+    }
+    let mut res = Res::new(full(m.render(&reloads)));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
 }
 
 fn reject(format: aperture_route::ApiFormat, status: StatusCode, message: &str) -> Rejection {
@@ -139,12 +181,25 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
             };
             let found = extract_body_model(&bytes)
                 .map_err(|e| Box::new(from_rendered(e.render(format))))?;
+            let slot = parts.extensions.get::<RecordSlot>().cloned();
+            if let Some(slot) = &slot {
+                slot.route("", "", &found.model);
+                slot.request_body(&bytes);
+            }
             let route = find(rt, ep, &found.model, false, &granted, parts.uri.path())?;
             let body: Bytes = if route.qualified {
                 splice_model(&bytes, found.span.clone(), &route.upstream_model)
             } else {
                 bytes
             };
+            if let Some(slot) = &slot {
+                slot.route(
+                    &route.provider,
+                    &route.upstream_model,
+                    &route.requested_model,
+                );
+                slot.request_body(&body);
+            }
             parts.extensions.insert(BufferedBody);
             let mut req = Req::from_parts(parts, full(body));
             req.extensions_mut().insert(route);
@@ -181,6 +236,13 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
             }
         }
     };
+    if let Some(slot) = parts.extensions.get::<RecordSlot>() {
+        slot.route(
+            &route.provider,
+            &route.upstream_model,
+            &route.requested_model,
+        );
+    }
     let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
     let mut req = Req::from_parts(parts, boxed(body));
     req.extensions_mut().insert(route);

@@ -1,0 +1,213 @@
+//! What a record may keep of headers, queries and bodies (SPEC.md §8.3).
+
+use std::path::Path;
+
+use aperture_config::FilterableHeader;
+use http::HeaderMap;
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// Headers whose values are credentials: stored as `[REDACTED:fp=<8 hex>]`.
+const CREDENTIAL_HEADERS: [&str; 7] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+    "cookie",
+    "set-cookie",
+];
+
+/// Query parameters whose values are redacted.
+const SECRET_PARAMS: [&str; 5] = ["key", "api_key", "token", "access_token", "secret"];
+
+/// The install key: HMAC key for header fingerprints and session hashes, kept in
+/// `data_dir/install.key` so fingerprints stay stable across restarts.
+pub struct InstallKey {
+    key: hmac::Key,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for InstallKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InstallKey([REDACTED])")
+    }
+}
+
+impl InstallKey {
+    /// A key for this process only (embedded gateways, tests).
+    pub fn ephemeral() -> Self {
+        let rng = SystemRandom::new();
+        let mut bytes = [0u8; 32];
+        let _ = rng.fill(&mut bytes);
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
+            rng,
+        }
+    }
+
+    /// Reads the key at `path`, or creates it (mode 0600) when there is none.
+    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        let rng = SystemRandom::new();
+        let bytes = match std::fs::read(path) {
+            Ok(b) if b.len() >= 32 => b,
+            _ => {
+                let mut b = vec![0u8; 32];
+                rng.fill(&mut b)
+                    .map_err(|_| std::io::Error::other("no randomness"))?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                use std::io::Write;
+                crate::config_store::private_file(path, 0o600, false)?.write_all(&b)?;
+                b
+            }
+        };
+        Ok(Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
+            rng,
+        })
+    }
+
+    /// HMAC-SHA256 of `data`.
+    pub fn hmac(&self, data: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.key, data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// 16 random bytes.
+    pub fn random16(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        let _ = self.rng.fill(&mut b);
+        b
+    }
+}
+
+/// The query with secret parameter values replaced by `[REDACTED]`.
+pub(crate) fn query(q: &str) -> String {
+    q.split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) => {
+                format!("{k}=[REDACTED]")
+            }
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Headers as stored: credential values replaced by a keyed fingerprint.
+pub(crate) fn headers(h: &HeaderMap, key: &InstallKey) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(name, value)| {
+            let v = if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+                let tag = key.hmac(value.as_bytes());
+                let fp: String = tag[..4].iter().map(|b| format!("{b:02x}")).collect();
+                format!("[REDACTED:fp={fp}]")
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_string(), v)
+        })
+        .collect()
+}
+
+/// The indexed headers of a request and its response (`database.headers.filterable`).
+pub(crate) fn indexed(
+    req: &HeaderMap,
+    res: &HeaderMap,
+    filterable: &[FilterableHeader],
+) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for f in filterable {
+        for v in req
+            .get_all(&f.name)
+            .iter()
+            .chain(res.get_all(&f.name).iter())
+        {
+            let value = (!f.redact_values && !CREDENTIAL_HEADERS.contains(&f.name.as_str()))
+                .then(|| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            out.push((f.name.as_str().to_string(), value));
+        }
+    }
+    out
+}
+
+/// The credential values a client sent (tokens without their scheme word, `key` values), to
+/// scrub from stored bodies.
+pub(crate) fn client_credentials(h: &HeaderMap, query: Option<&str>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for name in ["authorization", "x-api-key", "x-goog-api-key", "api-key"] {
+        for v in h.get_all(name) {
+            let s = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            let token = s
+                .split_once(' ')
+                .map_or(s.as_str(), |(_, t)| t)
+                .trim()
+                .to_string();
+            out.push(token.into_bytes());
+            out.push(s.into_bytes());
+        }
+    }
+    let _ = query;
+    out.retain(|s| s.len() >= 8);
+    out
+}
+
+/// A body as stored: exact secrets replaced, capped at `cap` bytes. Returns the bytes and
+/// whether they were cut.
+pub(crate) fn body(b: &[u8], secrets: &[Vec<u8>], cap: usize) -> (Vec<u8>, bool) {
+    let mut out = b.to_vec();
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        out = replace_all(&out, s, b"[REDACTED]");
+    }
+    let truncated = out.len() > cap;
+    out.truncate(cap);
+    (out, truncated)
+}
+
+fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn credentials_never_stored() {
+        let key = InstallKey::ephemeral();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer sk-ant-oat01-SENTINEL"),
+        );
+        h.insert("x-team", HeaderValue::from_static("a"));
+        let stored = format!("{:?}", headers(&h, &key));
+        assert!(!stored.contains("SENTINEL") && stored.contains("[REDACTED:fp="));
+        assert!(stored.contains("x-team"));
+        assert_eq!(query("alt=sse&key=AIzaSECRET"), "alt=sse&key=[REDACTED]");
+        let secrets = client_credentials(&h, None);
+        let (b, cut) = body(br#"{"echo":"sk-ant-oat01-SENTINEL"}"#, &secrets, 1000);
+        assert_eq!(
+            (String::from_utf8(b).unwrap(), cut),
+            (r#"{"echo":"[REDACTED]"}"#.to_string(), false)
+        );
+        let (b, cut) = body(b"0123456789", &[], 4);
+        assert_eq!((b, cut), (b"0123".to_vec(), true));
+    }
+}
