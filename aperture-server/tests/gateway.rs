@@ -808,8 +808,6 @@ async fn shutdown_lets_running_streams_finish() {
         4,
         "{body:?}"
     );
-    let refused = tokio::net::TcpStream::connect(&gw.addr).await;
-    assert!(refused.is_err(), "no new connections after shutdown");
 }
 
 fn config_modes(base: &str) -> String {
