@@ -75,6 +75,8 @@ pub struct Metrics {
     pub log_queue_depth: AtomicU64,
     /// Set by the log sink's owner before rendering.
     pub log_records_dropped: AtomicU64,
+    /// Failed database writes (a full disk shows here), set before rendering.
+    pub log_write_errors: AtomicU64,
 }
 
 fn model_label(model: &str) -> String {
@@ -250,6 +252,17 @@ impl Metrics {
             out,
             "aperture_log_records_dropped_total {}",
             self.log_records_dropped.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "aperture_log_write_errors_total",
+            "counter",
+            "Failed database writes.",
+        );
+        let _ = writeln!(
+            out,
+            "aperture_log_write_errors_total {}",
+            self.log_write_errors.load(Ordering::Relaxed)
         );
         header(
             &mut out,

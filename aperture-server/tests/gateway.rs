@@ -1057,3 +1057,18 @@ async fn metrics_need_the_read_metrics_grant() {
     assert_eq!(res.status, StatusCode::FORBIDDEN);
     assert_eq!(res.json(), json!({"error": "read_metrics grant required"}));
 }
+
+#[tokio::test]
+async fn models_carry_string_prices() {
+    let (gw, _mock) = setup().await;
+    let res = gw
+        .send(Method::GET, "/v1/models/claude-sonnet-4-6", &[], b"")
+        .await;
+    let pricing = &res.json()["pricing"];
+    assert!(
+        pricing["input"].is_string() && pricing["output"].is_string(),
+        "{pricing}"
+    );
+    let input: f64 = pricing["input"].as_str().unwrap().parse().unwrap();
+    assert!(input > 0.0 && input < 0.001, "per-token USD: {input}");
+}

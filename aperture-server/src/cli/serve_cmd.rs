@@ -120,6 +120,18 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         #[cfg(not(unix))]
         let hangups = None::<()>;
         tokio::spawn(reload_on_sighup(gateway.store().clone(), hangups));
+        // Retention: purge at startup and every hour.
+        let purger = gateway.clone();
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                let g = purger.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || g.purge_expired()).await {
+                    eprintln!("aperture: retention purge failed: {e}");
+                }
+            }
+        });
         let mut listeners = Vec::new();
         for addr in addrs {
             match tokio::net::TcpListener::bind(addr).await {

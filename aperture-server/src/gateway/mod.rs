@@ -83,6 +83,7 @@ pub struct Gateway {
     stack: Stack,
     telemetry: Arc<Telemetry>,
     writer: Arc<std::sync::Mutex<Option<aperture_log::store::WriterHandle>>>,
+    db: Arc<dyn aperture_log::store::Store>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -135,8 +136,11 @@ impl Gateway {
     ) -> Result<Self, String> {
         let client = crate::upstream::build_client(&config.gateway)?;
         let capture = config.gateway.capture;
-        let (sink, writer) =
-            aperture_log::store::LogSink::start(db, capture.queue_capacity, capture.overflow_block);
+        let (sink, writer) = aperture_log::store::LogSink::start(
+            db.clone(),
+            capture.queue_capacity,
+            capture.overflow_block,
+        );
         let telemetry = Arc::new(Telemetry {
             sink: Some(sink),
             metrics: crate::metrics::Metrics::default(),
@@ -148,7 +152,34 @@ impl Gateway {
             store,
             telemetry,
             writer: Arc::new(std::sync::Mutex::new(Some(writer))),
+            db,
         })
+    }
+
+    /// The record store (for queries).
+    pub fn db(&self) -> &Arc<dyn aperture_log::store::Store> {
+        &self.db
+    }
+
+    /// Applies `database.retention` once: captures older than the duration are purged (tool
+    /// data too with `purge: ["captures", "tools"]`); metric rows stay. Returns how many were
+    /// purged. Blocking: call it from a blocking thread.
+    pub fn purge_expired(&self) -> Result<usize, String> {
+        let config = self.snapshot().load().config.clone();
+        let aperture_config::Retention::For(keep) = config.database.retention else {
+            return Ok(0);
+        };
+        if config.database.require_export {
+            // Nothing is exported yet, so nothing may be purged.
+            return Ok(0);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let cutoff = now - keep.as_millis() as i64;
+        self.db
+            .purge(cutoff, config.database.purge_tools)
+            .map_err(|e| e.to_string())
     }
 
     /// The request log's queue and the metrics.

@@ -20,7 +20,18 @@ pub(crate) fn answer(rt: &Runtime, access: &Access, id: Option<&str>) -> Res {
         .filter(|p| !p.disabled && p.routable)
     {
         for m in p.models.iter().filter(|m| access.model_granted(&p.id, m)) {
-            data.push(entry(&p.id, &p.name, m));
+            let mut e = entry(&p.id, &p.name, m);
+            if let Some(basis) = p.cost_basis {
+                let prices = rt.prices.model_pricing(basis, m, &p.model_cost_map);
+                if !prices.is_empty() {
+                    let map: serde_json::Map<String, Value> = prices
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), Value::String(v)))
+                        .collect();
+                    e["pricing"] = Value::Object(map);
+                }
+            }
+            data.push(e);
         }
     }
     match id {

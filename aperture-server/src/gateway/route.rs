@@ -111,10 +111,10 @@ fn metrics_answer(req: &Req, access: &Access) -> Res {
     };
     let m = &telemetry.metrics;
     if let Some(sink) = &telemetry.sink {
-        m.log_queue_depth
-            .store(sink.depth() as u64, std::sync::atomic::Ordering::Relaxed);
-        m.log_records_dropped
-            .store(sink.dropped(), std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        m.log_queue_depth.store(sink.depth() as u64, Relaxed);
+        m.log_records_dropped.store(sink.dropped(), Relaxed);
+        m.log_write_errors.store(sink.write_errors(), Relaxed);
     }
     let mut reloads = Vec::new();
     for (source, name) in [
