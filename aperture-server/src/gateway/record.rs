@@ -384,7 +384,19 @@ impl Pending {
             overhead: None,
         });
         if let Some(sink) = &self.telemetry.sink {
-            sink.try_record(record);
+            // Never wait here (this runs inside a body poll): a full queue gets up to
+            // `overflow_block` on a task of its own, then the record is dropped and counted.
+            if let Err(record) = sink.try_record_or_return(record) {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(handle) => {
+                        let sink = sink.clone();
+                        handle.spawn(async move { sink.record_async(record).await });
+                    }
+                    Err(_) => {
+                        sink.try_record(record);
+                    }
+                }
+            }
         }
     }
 }
