@@ -88,16 +88,16 @@ impl LogSink {
 
     /// Queues `record` if there is room now; otherwise gives it back (nothing is counted), so
     /// the caller can wait elsewhere ([`LogSink::record_async`]) or retry.
-    pub fn try_record_or_return(&self, record: RequestRecord) -> Result<(), RequestRecord> {
+    pub fn try_record_or_return(&self, record: RequestRecord) -> Result<(), Box<RequestRecord>> {
         let Some(tx) = self.tx.upgrade() else {
-            return Err(record);
+            return Err(Box::new(record));
         };
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
         match tx.try_send(record) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(r) | TrySendError::Closed(r)) => {
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                Err(r)
+                Err(Box::new(r))
             }
         }
     }

@@ -390,10 +390,10 @@ impl Pending {
                 match tokio::runtime::Handle::try_current() {
                     Ok(handle) => {
                         let sink = sink.clone();
-                        handle.spawn(async move { sink.record_async(record).await });
+                        handle.spawn(async move { sink.record_async(*record).await });
                     }
                     Err(_) => {
-                        sink.try_record(record);
+                        sink.try_record(*record);
                     }
                 }
             }

@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(()) => break,
                 Err(back) => {
                     refused += 1;
-                    r = back;
+                    r = *back;
                     std::thread::yield_now();
                 }
             }
