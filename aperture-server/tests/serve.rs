@@ -152,3 +152,89 @@ fn serve_refuses_a_config_with_errors() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credential_reaches_the_process_log() {
+    let mock = aperture_server::mock::MockUpstream::start_default()
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("aperture-serve-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("aperture.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"providers": {{"openai": {{"baseurl": "{}", "apikey": "sk-SENTINEL-PROVIDER-KEY", "models": ["gpt-5"],
+                   "add_headers": ["X-Note: Bearer sk-SENTINEL-HEADER"]}},
+                   "bad": {{"baseurl": "{}", "authorization": "sk-SENTINEL-IN-A-TYPO", "models": ["m"]}}}},
+               "grants": [{{"src": ["(loopback)"], "app": {{"tailscale.com/cap/aperture": [{{"role": "admin"}}, {{"models": "**"}}]}}}}],
+               "gateway": {{"data_dir": "{}"}}}}"#,
+            mock.base_url(),
+            mock.base_url(),
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aperture"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let requests = [
+        "POST /v1/chat/completions?key=AIzaSENTINELQUERYKEY HTTP/1.1\r\nHost: localhost\r\nx-api-key: sk-SENTINEL-CLIENT-KEY\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{\"model\":\"gpt-5\"}".to_string(),
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-SENTINEL-BEARER\r\nContent-Length: 8\r\nConnection: close\r\n\r\nnot json".to_string(),
+    ];
+    let a = addr.clone();
+    tokio::task::spawn_blocking(move || {
+        for r in requests {
+            let mut s = TcpStream::connect(&a).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            s.write_all(r.as_bytes()).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            assert!(!out.contains("SENTINEL"), "{out}");
+        }
+    })
+    .await
+    .unwrap();
+    // A reload with an error, too: its diagnostics go to the log.
+    std::fs::write(&config, "{ broken sk-SENTINEL-IN-BROKEN-FILE").unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("invalid authorization type"),
+        "the typo was reported: {log}"
+    );
+    assert!(
+        !log.contains("SENTINEL"),
+        "a credential reached the log:\n{log}"
+    );
+}

@@ -26,8 +26,9 @@ const USAGE: &str = "usage:
 
 /// Runs the command line with `args` (without the program name) and returns the exit code.
 pub fn run(args: Vec<String>) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    // Not locked: `serve` runs for the life of the process and other threads log to stderr.
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
     let code = dispatch(&args, &mut out, &mut err);
     let _ = out.flush();
     ExitCode::from(code)
