@@ -90,6 +90,8 @@ pub async fn serve_gateway(
     let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
     // Past the grace period, whatever is still open is cut.
     connections.abort_all();
+    // Wait for the aborted connections to drop their bodies (their records are written).
+    while connections.join_next().await.is_some() {}
     Ok(())
 }
 

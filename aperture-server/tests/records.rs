@@ -303,3 +303,34 @@ async fn n_requests_give_n_records() {
         (200, 600, 400)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_before_the_answer_leaves_a_499_record() {
+    let mut mock = MockUpstream::start(|_| Reply::Hang).await.unwrap();
+    let h = harness("early", &mock.base_url()).await;
+    let req = Request::post(format!("http://{}/v1/chat/completions", h.addr))
+        .body(Full::new(Bytes::from_static(br#"{"model":"gpt-5"}"#)))
+        .unwrap();
+    // The provider never answers; the client gives up after the request reached it.
+    let sent = h.client.request(req);
+    let waited = tokio::select! {
+        _ = sent => false,
+        got = mock.next_request() => got.is_some(),
+    };
+    assert!(waited, "the request reached the provider");
+    mock.next_close()
+        .await
+        .expect("the gateway dropped the upstream call");
+    let store = h.records().await;
+    let rows = store
+        .requests(
+            &Filter::default(),
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].status, rows[0].model.as_str()), (499, "gpt-5"));
+}

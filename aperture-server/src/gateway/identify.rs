@@ -267,6 +267,9 @@ where
                 Ok(id) => id,
                 Err(Refusal(status, message)) => return Ok(target.error(status, message)),
             };
+            if let Some(slot) = req.extensions().get::<super::record::RecordSlot>() {
+                slot.identity(&identity);
+            }
             let access = rt.access(&identity);
             if access.role.is_none() && !matches!(target, Target::Metrics) {
                 return Ok(target.error(StatusCode::FORBIDDEN, "access denied: no role granted"));

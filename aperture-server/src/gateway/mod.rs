@@ -117,7 +117,12 @@ impl Gateway {
         file: Option<std::path::PathBuf>,
     ) -> Result<Self, String> {
         let data_dir = config.gateway.data_dir.clone();
-        std::fs::create_dir_all(&data_dir)
+        // The data folder holds prompts, responses and the install key: owner only.
+        let mut dirs = std::fs::DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+        dirs.create(&data_dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", data_dir.display()))?;
         let db = aperture_log::store::SqliteStore::open(data_dir.join("aperture.db"))
             .map_err(|e| e.to_string())?;

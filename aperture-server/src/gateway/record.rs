@@ -125,6 +125,8 @@ pub(crate) struct Pending {
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) query: Option<String>,
+    /// The query as sent, only to find credentials to scrub; never stored.
+    pub(crate) raw_query: Option<String>,
     pub(crate) api_type: &'static str,
     pub(crate) format: Option<ResponseFormat>,
     pub(crate) request_headers: HeaderMap,
@@ -172,6 +174,7 @@ where
             start: Instant::now(),
             method: req.method().to_string(),
             query: req.uri().query().map(redact::query),
+            raw_query: req.uri().query().map(str::to_string),
             api_type: endpoint.api_type.as_str(),
             format: ResponseFormat::for_endpoint(endpoint.api_type.as_str(), &path),
             path,
@@ -181,10 +184,15 @@ where
             gateway_error: None,
         };
         let fut = self.inner.call(req);
+        // If the client goes away before the response head, the future is dropped here and
+        // the guard records a 499.
+        let mut guard = PendingGuard(Some(pending));
         Box::pin(async move {
             let res = fut.await?;
+            let Some(mut pending) = guard.0.take() else {
+                return Ok(res);
+            };
             let (parts, body) = res.into_parts();
-            let mut pending = pending;
             pending.status = parts.status.as_u16();
             pending.response_headers = parts.headers.clone();
             pending.gateway_error = parts.extensions.get::<GatewayError>().map(|e| e.0.clone());
@@ -214,6 +222,17 @@ where
             let body = RecordBody::new(body, observer, pending);
             Ok(Res::from_parts(parts, Body::new(body)))
         })
+    }
+}
+
+/// Records a 499 if the request ends before its response head (the client left).
+struct PendingGuard(Option<Pending>);
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0.take() {
+            pending.finish(None, None, Outcome::ClientGone);
+        }
     }
 }
 
@@ -255,13 +274,15 @@ impl Pending {
         let login = identity.map(|i| i.login.clone()).unwrap_or_default();
         let provider_cfg = config.providers.get(&slot.provider);
         let cost = match (provider_cfg.and_then(|p| p.cost_basis), self.format) {
-            (Some(basis), Some(format)) if status < 400 => self.runtime.prices.cost(
-                basis,
-                &slot.model,
-                provider_cfg.map_or(&[][..], |p| &p.model_cost_map[..]),
-                &observation.usage,
-                format,
-            ),
+            (Some(basis), Some(format)) if self.gateway_error.is_none() => {
+                self.runtime.prices.cost(
+                    basis,
+                    &slot.model,
+                    provider_cfg.map_or(&[][..], |p| &p.model_cost_map[..]),
+                    &observation.usage,
+                    format,
+                )
+            }
             _ => None,
         };
         let request_body = slot.request_body.clone().unwrap_or_default();
@@ -287,10 +308,8 @@ impl Pending {
         let capture = !matches!(config.database.retention, Retention::Never);
         let cap = usize::try_from(config.gateway.capture.max_body_bytes).unwrap_or(usize::MAX);
         let mut secrets: Vec<Vec<u8>> =
-            redact::client_credentials(&self.request_headers, self.query.as_deref());
-        if let Some(aperture_config::ApiKey::Key(s)) = provider_cfg.map(|p| &p.apikey) {
-            secrets.push(s.expose().as_bytes().to_vec());
-        }
+            redact::client_credentials(&self.request_headers, self.raw_query.as_deref());
+        secrets.extend(redact::configured_secrets(config));
         let (request_body, request_truncated) = redact::body(&request_body, &secrets, cap);
         let response_json = observation
             .response_body
@@ -339,7 +358,15 @@ impl Pending {
                 .get(http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
-            tool_calls: observation.tool_calls.clone(),
+            tool_calls: if capture || !config.database.purge_tools {
+                observation
+                    .tool_calls
+                    .iter()
+                    .map(|t| redact::tool_call(t, &secrets))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             request_headers: if capture {
                 redact::headers(&self.request_headers, key)
             } else {
@@ -354,11 +381,11 @@ impl Pending {
             request_body_truncated: request_truncated,
             response_body: (capture && !response_body.is_empty()).then_some(response_body),
             response_body_truncated: response_truncated,
-            indexed_headers: redact::indexed(
-                &self.request_headers,
-                &self.response_headers,
-                filterable,
-            ),
+            indexed_headers: if !capture {
+                Vec::new()
+            } else {
+                redact::indexed(&self.request_headers, &self.response_headers, filterable)
+            },
         };
         let u = &record.usage;
         let tokens = [

@@ -139,7 +139,22 @@ pub(crate) fn indexed(
 /// scrub from stored bodies.
 pub(crate) fn client_credentials(h: &HeaderMap, query: Option<&str>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for name in ["authorization", "x-api-key", "x-goog-api-key", "api-key"] {
+    for kv in query.unwrap_or_default().split('&') {
+        if let Some((k, v)) = kv.split_once('=') {
+            if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
+                out.push(v.as_bytes().to_vec());
+                out.push(percent_decode(v));
+            }
+        }
+    }
+    for name in [
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "api-key",
+        "cookie",
+    ] {
         for v in h.get_all(name) {
             let s = String::from_utf8_lossy(v.as_bytes()).into_owned();
             let token = s
@@ -151,19 +166,80 @@ pub(crate) fn client_credentials(h: &HeaderMap, query: Option<&str>) -> Vec<Vec<
             out.push(s.into_bytes());
         }
     }
-    let _ = query;
     out.retain(|s| s.len() >= 8);
     out
+}
+
+fn percent_decode(v: &str) -> Vec<u8> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%').then(|| v.get(i + 1..i + 3)).flatten();
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The credentials in the config: provider and hook keys, exporter keys, and every
+/// `add_headers` value (injected headers are sensitive, SPEC.md §8.3 (5)).
+pub(crate) fn configured_secrets(config: &aperture_config::Config) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for p in config.providers.values() {
+        if let aperture_config::ApiKey::Key(s) | aperture_config::ApiKey::Keyfile(s) = &p.apikey {
+            out.push(s.expose().as_bytes().to_vec());
+        }
+        out.extend(p.add_headers.iter().map(|h| h.value.as_bytes().to_vec()));
+    }
+    for h in config.hooks.values() {
+        out.extend(h.apikey.iter().map(|s| s.expose().as_bytes().to_vec()));
+    }
+    for g in &config.grants {
+        for c in &g.capabilities {
+            out.extend(c.add_headers.iter().map(|h| h.value.as_bytes().to_vec()));
+        }
+    }
+    if let Some(s3) = &config.exporters.s3 {
+        out.push(s3.access_key_id.expose().as_bytes().to_vec());
+        out.push(s3.access_secret.expose().as_bytes().to_vec());
+    }
+    out.retain(|s| s.len() >= 8);
+    out
+}
+
+/// A tool call as stored: secrets scrubbed from its parameters.
+pub(crate) fn tool_call(t: &aperture_log::ToolCall, secrets: &[Vec<u8>]) -> aperture_log::ToolCall {
+    let text = serde_json::to_vec(&t.params).unwrap_or_default();
+    let (clean, _) = body(&text, secrets, usize::MAX);
+    let params = serde_json::from_slice(&clean).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&clean).into_owned())
+    });
+    aperture_log::ToolCall {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        params,
+    }
 }
 
 /// A body as stored: exact secrets replaced, capped at `cap` bytes. Returns the bytes and
 /// whether they were cut.
 pub(crate) fn body(b: &[u8], secrets: &[Vec<u8>], cap: usize) -> (Vec<u8>, bool) {
-    let mut out = b.to_vec();
+    // Only what can be kept is scanned (plus room for a secret crossing the cut).
+    let longest = secrets.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = b[..b.len().min(cap.saturating_add(longest))].to_vec();
     for s in secrets.iter().filter(|s| s.len() >= 8) {
         out = replace_all(&out, s, b"[REDACTED]");
     }
-    let truncated = out.len() > cap;
+    let truncated = b.len() > cap || out.len() > cap;
     out.truncate(cap);
     (out, truncated)
 }
