@@ -158,6 +158,10 @@ async fn each_format_is_recorded_with_its_usage_and_no_secret_is_kept() {
         "{metrics}"
     );
     assert!(metrics.contains("status=\"404\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("aperture_gateway_overhead_seconds_count{api_type=\"oai_completions\"} 2"),
+        "the gateway's own time is measured: {metrics}"
+    );
 
     let store = h.records().await;
     let mut rows = store

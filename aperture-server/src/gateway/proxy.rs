@@ -128,10 +128,12 @@ async fn forward(
     };
     parts.uri = uri;
     parts.version = Version::HTTP_11;
+    let slot = parts.extensions.get::<super::record::RecordSlot>().cloned();
     parts.extensions = Extensions::new();
     let upstream_req = Req::from_parts(parts, body);
 
     let timeouts = rt.config.gateway.timeouts;
+    let asked = std::time::Instant::now();
     let sent = client.request(upstream_req);
     let answer = match timeouts.response_headers {
         Some(limit) => match tokio::time::timeout(limit, sent).await {
@@ -147,6 +149,9 @@ async fn forward(
         },
         None => sent.await,
     };
+    if let Some(slot) = &slot {
+        slot.upstream_wait(asked.elapsed());
+    }
     match answer {
         Ok(res) => {
             let (mut parts, body) = res.into_parts();

@@ -49,6 +49,7 @@ pub(crate) struct SlotData {
     model: String,
     requested_model: String,
     request_body: Option<Bytes>,
+    upstream_wait: Option<Duration>,
 }
 
 impl RecordSlot {
@@ -63,6 +64,13 @@ impl RecordSlot {
             d.provider = provider.to_string();
             d.model = model.to_string();
             d.requested_model = requested.to_string();
+        }
+    }
+
+    /// How long the provider took to answer with a head (time the gateway only waited).
+    pub(crate) fn upstream_wait(&self, wait: Duration) {
+        if let Ok(mut d) = self.0.lock() {
+            d.upstream_wait = Some(wait);
         }
     }
 
@@ -131,6 +139,8 @@ pub(crate) struct Pending {
     pub(crate) format: Option<ResponseFormat>,
     pub(crate) request_headers: HeaderMap,
     pub(crate) status: u16,
+    /// When the response head came out of the stack.
+    pub(crate) head_at: Option<Instant>,
     pub(crate) response_headers: HeaderMap,
     pub(crate) gateway_error: Option<String>,
 }
@@ -180,6 +190,7 @@ where
             path,
             request_headers: req.headers().clone(),
             status: 0,
+            head_at: None,
             response_headers: HeaderMap::new(),
             gateway_error: None,
         };
@@ -194,6 +205,7 @@ where
             };
             let (parts, body) = res.into_parts();
             pending.status = parts.status.as_u16();
+            pending.head_at = Some(Instant::now());
             pending.response_headers = parts.headers.clone();
             pending.gateway_error = parts.extensions.get::<GatewayError>().map(|e| e.0.clone());
             let observer = pending
@@ -408,7 +420,11 @@ impl Pending {
             cost_nanodollars: cost.as_ref().map(|c: &Cost| c.nanodollars),
             duration: (now - self.start).as_secs_f64(),
             ttfb: first_byte.map(|t| (t - self.start).as_secs_f64()),
-            overhead: None,
+            // The gateway's own time: head out minus head in, minus the wait for the provider.
+            overhead: self
+                .head_at
+                .zip(slot.upstream_wait)
+                .map(|(head, wait)| (head - self.start).saturating_sub(wait).as_secs_f64()),
         });
         if let Some(sink) = &self.telemetry.sink {
             // Never wait here (this runs inside a body poll): a full queue gets up to
