@@ -14,7 +14,50 @@ use rustls::pki_types::pem::PemObject;
 use crate::body::Body;
 
 /// The client the proxy sends with.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
+pub type UpstreamClient = Client<ConnectTimeout<HttpsConnector<HttpConnector>>, Body>;
+
+/// Bounds the whole connect — TCP *and* the TLS handshake — by `gateway.timeouts.connect`, so
+/// a provider that accepts but never finishes the handshake is a 502 (connect failure), not a
+/// 504 after the response-header timeout.
+#[derive(Debug, Clone)]
+pub struct ConnectTimeout<C> {
+    inner: C,
+    limit: Option<Duration>,
+}
+
+impl<C> tower::Service<http::Uri> for ConnectTimeout<C>
+where
+    C: tower::Service<http::Uri> + Send,
+    C::Future: Send + 'static,
+    C::Error: Into<crate::body::BoxError>,
+{
+    type Response = C::Response;
+    type Error = crate::body::BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<C::Response, crate::body::BoxError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let fut = self.inner.call(uri);
+        let limit = self.limit;
+        Box::pin(async move {
+            match limit {
+                Some(d) => match tokio::time::timeout(d, fut).await {
+                    Ok(r) => r.map_err(Into::into),
+                    Err(_) => Err("connect timed out (TCP or TLS handshake)".into()),
+                },
+                None => fut.await.map_err(Into::into),
+            }
+        })
+    }
+}
 
 /// Builds the client from the `gateway` settings. The error says what is wrong.
 pub fn build_client(gw: &Gateway) -> Result<UpstreamClient, String> {
@@ -57,6 +100,10 @@ pub fn build_client(gw: &Gateway) -> Result<UpstreamClient, String> {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
+    let https = ConnectTimeout {
+        inner: https,
+        limit: gw.timeouts.connect,
+    };
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)

@@ -1072,3 +1072,30 @@ async fn models_carry_string_prices() {
     let input: f64 = pricing["input"].as_str().unwrap().parse().unwrap();
     assert!(input > 0.0 && input < 0.001, "per-token USD: {input}");
 }
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_a_connect_failure() {
+    // Accepts TCP connections and never says a word: the TLS handshake never completes.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let text = config(
+        &format!("https://{addr}"),
+        r#", "timeouts": {"connect": "300ms", "response_headers": "30s"}"#,
+    )
+    .replace(
+        r#""timeouts": {"response_headers": "1s", "stream_idle": "2s"},"#,
+        "",
+    );
+    let gw = gateway(&text).await;
+    let res = gw
+        .post("/v1/chat/completions", &[], br#"{"model":"gpt-5"}"#)
+        .await;
+    // 502 (connect failed), not 504 (which the 30 s header timeout would give).
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY);
+}
