@@ -197,6 +197,16 @@ async fn each_format_is_recorded_with_its_usage_and_no_secret_is_kept() {
         "claude-sonnet-4-6 has a price"
     );
     assert!(first.request_body.is_some() && first.response_body.is_some());
+    // Path-model endpoints stream their body upstream; the record still gets a copy.
+    let gemini = rows
+        .iter()
+        .find(|r| r.api_type == "gemini_generate_content")
+        .unwrap();
+    let gemini = store.request(&gemini.id).unwrap().unwrap();
+    assert_eq!(
+        gemini.request_body.as_deref(),
+        Some(&br#"{"contents":[]}"#[..])
+    );
 
     // Nothing secret in the database files.
     let mut bytes = Vec::new();

@@ -244,9 +244,72 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
         );
     }
     let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    // The body streams to the provider; a capped copy goes to the record when it ends.
+    let cap = usize::try_from(rt.config.gateway.capture.max_body_bytes).unwrap_or(usize::MAX);
+    let slot = parts.extensions.get::<RecordSlot>().cloned();
+    let body = CopyBody {
+        inner: body,
+        copy: Vec::new(),
+        cap,
+        slot,
+    };
     let mut req = Req::from_parts(parts, boxed(body));
     req.extensions_mut().insert(route);
     Ok(req)
+}
+
+pin_project_lite::pin_project! {
+    /// Relays a request body unchanged and hands a copy of its first `cap` bytes to the
+    /// record slot when it ends.
+    struct CopyBody<B> {
+        #[pin]
+        inner: B,
+        copy: Vec<u8>,
+        cap: usize,
+        slot: Option<RecordSlot>,
+    }
+}
+
+impl<B> http_body::Body for CopyBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let room = this.cap.saturating_sub(this.copy.len());
+                    this.copy.extend_from_slice(&data[..data.len().min(room)]);
+                }
+                // With a known length the library may stop polling at the last byte.
+                this.inner.as_ref().get_ref().is_end_stream()
+            }
+            Poll::Ready(None) => true,
+            _ => false,
+        };
+        if ended {
+            if let Some(slot) = this.slot.take() {
+                slot.request_body(&Bytes::from(std::mem::take(this.copy)));
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 fn find(
