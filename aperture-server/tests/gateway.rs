@@ -1099,3 +1099,50 @@ async fn a_stalled_tls_handshake_is_a_connect_failure() {
     // 502 (connect failed), not 504 (which the 30 s header timeout would give).
     assert_eq!(res.status, StatusCode::BAD_GATEWAY);
 }
+
+#[tokio::test]
+async fn a_reload_that_changes_the_connect_timeout_takes_effect() {
+    use tower::ServiceExt;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let text = |connect: &str| {
+        format!(
+            r#"{{"providers": {{"p": {{"baseurl": "https://{addr}", "apikey": "k", "models": ["m"]}}}},
+               "grants": [{{"src": ["(loopback)"], "app": {{"tailscale.com/cap/aperture": [{{"role": "admin"}}, {{"models": "**"}}]}}}}],
+               "gateway": {{"timeouts": {{"connect": "{connect}", "response_headers": "400ms"}}}}}}"#
+        )
+    };
+    let first = text("30s");
+    let config = aperture_config::load_str(&first, aperture_config::Mode::Strict)
+        .config
+        .unwrap();
+    let gw = aperture_server::gateway::Gateway::new(Arc::new(config)).unwrap();
+    async fn call(gw: &aperture_server::gateway::Gateway) -> StatusCode {
+        let mut req = Request::post("/v1/chat/completions")
+            .body(Full::new(Bytes::from_static(br#"{"model":"m"}"#)))
+            .unwrap();
+        req.extensions_mut()
+            .insert(aperture_server::gateway::PeerAddr(
+                "127.0.0.1:1".parse().unwrap(),
+            ));
+        gw.service().oneshot(req).await.unwrap().status()
+    }
+    // The handshake outlasts the header timeout: 504.
+    assert_eq!(call(&gw).await, StatusCode::GATEWAY_TIMEOUT);
+    // After a save with a short connect timeout, the same stall is a connect failure: 502.
+    let (_, hash) = gw.store().current().await;
+    let saver = aperture_auth::Identity::loopback();
+    gw.store()
+        .save(&text("100ms"), &hash, &saver, &|_| {
+            Some(aperture_auth::Identity::loopback())
+        })
+        .await
+        .unwrap();
+    assert_eq!(call(&gw).await, StatusCode::BAD_GATEWAY);
+}

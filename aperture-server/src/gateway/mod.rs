@@ -62,13 +62,14 @@ pub type Stack = BoxCloneSyncService<Req, Res, Infallible>;
 
 /// Composes the stack: snapshot, classify, record, identify, route, proxy.
 pub fn stack(store: Arc<ConfigStore>, client: UpstreamClient, telemetry: Arc<Telemetry>) -> Stack {
+    let gateway = store.snapshot().load().config.gateway.clone();
     let svc = ServiceBuilder::new()
         .layer(SnapshotLayer::new(store))
         .layer(ClassifyLayer)
         .layer(RecordLayer::new(telemetry))
         .layer(IdentifyLayer)
         .layer(RouteLayer)
-        .service(Proxy::new(client));
+        .service(Proxy::new(client, &gateway));
     BoxCloneSyncService::new(svc)
 }
 

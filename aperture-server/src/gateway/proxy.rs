@@ -21,13 +21,54 @@ use crate::upstream::UpstreamClient;
 /// Forwards routed requests with the pooled client.
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    client: UpstreamClient,
+    client: Arc<std::sync::RwLock<(ClientKey, UpstreamClient)>>,
+}
+
+/// The settings an upstream client is built from; a reload that changes them gets a new
+/// client (and a new connection pool).
+#[derive(Debug, Clone, PartialEq)]
+struct ClientKey {
+    connect: Option<std::time::Duration>,
+    tls_roots: aperture_config::TlsRoots,
+}
+
+impl ClientKey {
+    fn of(gw: &aperture_config::Gateway) -> Self {
+        Self {
+            connect: gw.timeouts.connect,
+            tls_roots: gw.tls_roots.clone(),
+        }
+    }
 }
 
 impl Proxy {
-    /// A proxy sending with `client`.
-    pub fn new(client: UpstreamClient) -> Self {
-        Self { client }
+    /// A proxy sending with `client`, built from `gateway`'s settings.
+    pub fn new(client: UpstreamClient, gateway: &aperture_config::Gateway) -> Self {
+        Self {
+            client: Arc::new(std::sync::RwLock::new((ClientKey::of(gateway), client))),
+        }
+    }
+
+    /// The client for the running config: rebuilt when its connect timeout or TLS roots
+    /// changed (if that fails, the previous client stays and the reason is logged).
+    fn client_for(&self, gw: &aperture_config::Gateway) -> UpstreamClient {
+        let key = ClientKey::of(gw);
+        if let Ok(current) = self.client.read() {
+            if current.0 == key {
+                return current.1.clone();
+            }
+        }
+        let mut current = match self.client.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if current.0 != key {
+            match crate::upstream::build_client(gw) {
+                Ok(c) => *current = (key, c),
+                Err(e) => eprintln!("aperture: keeping the previous upstream client: {e}"),
+            }
+        }
+        current.1.clone()
     }
 }
 
@@ -50,7 +91,7 @@ impl Service<Req> for Proxy {
         ) else {
             return misconfigured();
         };
-        let client = self.client.clone();
+        let client = self.client_for(&rt.config.gateway);
         Box::pin(async move { Ok(forward(client, req, &rt, &ep, &route, &access).await) })
     }
 }
