@@ -1146,3 +1146,35 @@ async fn a_reload_that_changes_the_connect_timeout_takes_effect() {
         .unwrap();
     assert_eq!(call(&gw).await, StatusCode::BAD_GATEWAY);
 }
+
+#[tokio::test]
+async fn responses_by_id_go_back_to_the_provider_that_made_them() {
+    let mut mock = MockUpstream::start_default().await.unwrap();
+    // Two providers serve the Responses API here, so only the log can tell them apart.
+    let gw = gateway(&config_with_more_providers(&mock.base_url(), "")).await;
+    let made = gw
+        .post(
+            "/codex/responses",
+            &[("authorization", "Bearer c")],
+            br#"{"model":"gpt-5-codex"}"#,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK);
+    mock.next_request().await.unwrap();
+    let id = made.json()["id"].as_str().unwrap().to_string();
+    let res = gw
+        .send(
+            Method::GET,
+            &format!("/v1/responses/{id}"),
+            &[("authorization", "Bearer c")],
+            b"",
+        )
+        .await;
+    assert_ne!(res.status, StatusCode::FORBIDDEN);
+    let got = mock.next_request().await.unwrap();
+    assert_eq!(
+        got.uri,
+        format!("/backend-api/codex/v1/responses/{id}"),
+        "sent to the chatgpt provider"
+    );
+}

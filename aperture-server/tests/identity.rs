@@ -109,7 +109,8 @@ fn config(base: &str, socket: &str, extra_identity: &str) -> String {
       "providers": {{
         "anthropic": {{"baseurl": "{base}", "auth_mode": "passthrough", "compatibility": {{"anthropic_messages": true}},
                        "models": ["claude-sonnet-4-6", "claude-haiku-4-5"]}},
-        "openai": {{"baseurl": "{base}", "apikey": "sk-sentinel-key", "models": ["gpt-5", "gpt-5-mini"]}},
+        "openai": {{"baseurl": "{base}", "apikey": "sk-sentinel-key", "models": ["gpt-5", "gpt-5-mini"],
+                    "compatibility": {{"openai_chat": true, "openai_responses": true}}}},
         "old": {{"baseurl": "{base}", "models": ["gpt-4"], "disabled": true}}
       }},
       "grants": [
@@ -547,4 +548,46 @@ impl TryNext for MockUpstream {
             self.try_next_request().is_some()
         }
     }
+}
+
+#[tokio::test]
+async fn a_response_belongs_to_the_login_that_asked_for_it() {
+    let mut h = harness("response-owner", "").await;
+    let alice = format!("{ALICE}:5000");
+    let made = h
+        .call(
+            &alice,
+            Method::POST,
+            "/v1/responses",
+            &[],
+            r#"{"model":"gpt-5-mini","input":"hi"}"#,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    h.mock.next_request().await.unwrap();
+    let id = made.body["id"].as_str().unwrap().to_string();
+    // Bob may use gpt-5-mini too, but not read Alice's response.
+    let bob = h
+        .call(
+            &format!("{CAPMAP_NODE}:5000"),
+            Method::GET,
+            &format!("/v1/responses/{id}"),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(bob.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        bob.body["error"]["message"],
+        "access denied: this response belongs to another user"
+    );
+    assert!(h.mock.try_next_request().is_none());
+    h.call(&alice, Method::GET, &format!("/v1/responses/{id}"), &[], "")
+        .await;
+    let got = h
+        .mock
+        .next_request()
+        .await
+        .expect("Alice's own response is fetched");
+    assert_eq!(got.uri, format!("/v1/responses/{id}"));
 }

@@ -348,3 +348,45 @@ async fn a_client_that_leaves_before_the_answer_leaves_a_499_record() {
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].status, rows[0].model.as_str()), (499, "gpt-5"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previous_response_id_continues_the_session() {
+    let mock = MockUpstream::start_default().await.unwrap();
+    let h = harness("chain", &mock.base_url()).await;
+    let (status, first) = h
+        .send(
+            Method::POST,
+            "/v1/responses",
+            &[],
+            r#"{"model":"gpt-5","input":"hi"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = serde_json::from_str::<serde_json::Value>(&first).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = format!(r#"{{"model":"gpt-5","input":"more","previous_response_id":"{id}"}}"#);
+    assert_eq!(
+        h.send(Method::POST, "/v1/responses", &[], &body).await.0,
+        StatusCode::OK
+    );
+    let store = h.records().await;
+    let mut rows = store
+        .requests(
+            &Filter::default(),
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .unwrap();
+    rows.sort_by_key(|r| r.time_ms);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].session_id, rows[1].session_id,
+        "one session across the chain"
+    );
+    let second = store.request(&rows[1].id).unwrap().unwrap();
+    assert_eq!(second.session_source, "previous_response_id");
+}

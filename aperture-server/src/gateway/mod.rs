@@ -37,7 +37,7 @@ pub use classify::{ApiCall, ClassifyLayer, Target};
 pub use error::native_error;
 pub use identify::{FromTrustedProxy, IdentifyLayer};
 pub use proxy::Proxy;
-pub use record::{InstallKey, RecordLayer, Telemetry};
+pub use record::{InstallKey, RecordLayer, ResponseOrigin, ResponseOrigins, Telemetry};
 pub use route::RouteLayer;
 pub use snapshot::SnapshotLayer;
 
@@ -151,6 +151,7 @@ impl Gateway {
             sink: Some(sink),
             metrics: crate::metrics::Metrics::default(),
             key,
+            responses: record::ResponseOrigins::default(),
         });
         let store = Arc::new(ConfigStore::new(Runtime::new(config), text, file));
         Ok(Self {

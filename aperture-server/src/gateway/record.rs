@@ -36,6 +36,44 @@ pub struct Telemetry {
     pub metrics: Metrics,
     /// The install key: fingerprints of redacted headers, session hashes.
     pub key: InstallKey,
+    /// Who produced each Responses API response id seen by this process.
+    pub responses: ResponseOrigins,
+}
+
+/// Where a response id came from: the provider that produced it, the login that asked, the
+/// session it belongs to. Kept in memory (bounded), for `/v1/responses/{id}` routing and
+/// `previous_response_id` sessions.
+#[derive(Debug, Default)]
+pub struct ResponseOrigins(Mutex<std::collections::HashMap<String, ResponseOrigin>>);
+
+/// One response id's origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseOrigin {
+    /// The provider that produced it.
+    pub provider: String,
+    /// The login that asked for it.
+    pub login: String,
+    /// Its session.
+    pub session: String,
+}
+
+/// Response ids remembered before the map starts over.
+const RESPONSE_ORIGINS_LIMIT: usize = 100_000;
+
+impl ResponseOrigins {
+    /// Where `id` came from, if this process saw it.
+    pub fn get(&self, id: &str) -> Option<ResponseOrigin> {
+        self.0.lock().ok().and_then(|m| m.get(id).cloned())
+    }
+
+    fn insert(&self, id: String, origin: ResponseOrigin) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= RESPONSE_ORIGINS_LIMIT {
+                m.clear();
+            }
+            m.insert(id, origin);
+        }
+    }
 }
 
 /// What inner layers learn about a request, for its record.
@@ -301,10 +339,12 @@ impl Pending {
         let key = &self.telemetry.key;
         let hmac = |data: &[u8]| key.hmac(data);
         let random = || key.random16();
+        let origins = &self.telemetry.responses;
+        let previous = |id: &str| origins.get(id).map(|o| o.session);
         let hooks = SessionHooks {
             hmac: &hmac,
             random: &random,
-            previous_response: None,
+            previous_response: Some(&previous),
         };
         let (session, session_source) = match self.format {
             Some(f) => session_id(
@@ -317,6 +357,16 @@ impl Pending {
             ),
             None => (String::new(), aperture_log::usage::SessionSource::Random),
         };
+        if let (Some(id), Some(ResponseFormat::OpenAiResponses)) =
+            (observation.response_id.clone(), self.format)
+        {
+            let origin = ResponseOrigin {
+                provider: slot.provider.clone(),
+                login: login.clone(),
+                session: session.clone(),
+            };
+            self.telemetry.responses.insert(id, origin);
+        }
         let capture = !matches!(config.database.retention, Retention::Never);
         let cap = usize::try_from(config.gateway.capture.max_body_bytes).unwrap_or(usize::MAX);
         let mut secrets: Vec<Vec<u8>> =

@@ -206,9 +206,42 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
             return Ok(req);
         }
         ModelSource::Path(model) => find(rt, ep, model, true, &granted, parts.uri.path())?,
-        ModelSource::ResponseId(_) => {
-            // The provider that produced the id comes from the request log (a later issue);
-            // until then: the sole granted provider with the responses flag.
+        ModelSource::ResponseId(id) => {
+            // The provider that produced the id, when this gateway saw it; a response another
+            // login asked for is theirs.
+            let origin = parts
+                .extensions
+                .get::<Arc<super::Telemetry>>()
+                .and_then(|t| t.responses.get(id));
+            let caller = parts
+                .extensions
+                .get::<aperture_auth::Identity>()
+                .map(|i| i.login.clone());
+            if let Some(origin) = origin {
+                if Some(&origin.login) != caller.as_ref() {
+                    return Err(reject(
+                        format,
+                        StatusCode::FORBIDDEN,
+                        "access denied: this response belongs to another user",
+                    ));
+                }
+                if rt.upstreams.contains_key(&origin.provider) {
+                    let route = Route {
+                        provider: origin.provider,
+                        upstream_model: String::new(),
+                        requested_model: String::new(),
+                        qualified: false,
+                    };
+                    if let Some(slot) = parts.extensions.get::<RecordSlot>() {
+                        slot.route(&route.provider, "", "");
+                    }
+                    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+                    let mut req = Req::from_parts(parts, boxed(body));
+                    req.extensions_mut().insert(route);
+                    return Ok(req);
+                }
+            }
+            // Otherwise: the sole granted provider with the responses flag.
             let candidates: Vec<&str> =
                 rt.routes
                     .providers_for_flag(CompatFlag::OpenaiResponses)
