@@ -18,6 +18,26 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// One request; the time to its whole answer.
+async fn one(client: HttpClient, body: Bytes, base: String) -> Result<Duration, String> {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer -")
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let res = client.request(req).await.map_err(|e| e.to_string())?;
+    if res.status() != StatusCode::OK {
+        return Err(format!("status {}", res.status()));
+    }
+    res.into_body().collect().await.map_err(|e| e.to_string())?;
+    Ok(start.elapsed())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -64,26 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         r#"{{"model":"gpt-5","messages":[{{"role":"user","content":"{}"}}]}}"#,
         "y".repeat(950)
     ));
-    let send = |base: String| {
-        let client = client.clone();
-        let body = body.clone();
-        async move {
-            let req = Request::builder()
-                .method(Method::POST)
-                .uri(format!("{base}/v1/chat/completions"))
-                .header("content-type", "application/json")
-                .header("authorization", "Bearer -")
-                .body(Full::new(body))
-                .map_err(|e| e.to_string())?;
-            let start = Instant::now();
-            let res = client.request(req).await.map_err(|e| e.to_string())?;
-            if res.status() != StatusCode::OK {
-                return Err(format!("status {}", res.status()));
-            }
-            res.into_body().collect().await.map_err(|e| e.to_string())?;
-            Ok::<Duration, String>(start.elapsed())
-        }
-    };
+    let send = |base: String| one(client.clone(), body.clone(), base);
     // Warm up both paths (connections, pools, caches).
     for _ in 0..500 {
         send(mock.base_url()).await?;
@@ -110,6 +111,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "\n{n} requests each way, interleaved, concurrency 1, ~1 KB bodies; mock, gateway and client in one process."
+    );
+
+    // Throughput at concurrency 32, 5 s each way (BENCH.md: ratio >= 0.5).
+    let window = Duration::from_secs(5);
+    let mut rates = Vec::new();
+    for base in [mock.base_url(), gateway.clone()] {
+        let deadline = Instant::now() + window;
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (client, body, base) = (client.clone(), body.clone(), base.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    if one(client.clone(), body.clone(), base.clone())
+                        .await
+                        .is_ok()
+                    {
+                        done += 1;
+                    }
+                }
+                done
+            }));
+        }
+        let mut total = 0u64;
+        for t in tasks {
+            total += t.await.unwrap_or(0);
+        }
+        rates.push(total as f64 / window.as_secs_f64());
+    }
+    println!("\n| concurrency 32 | direct | through the gateway | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| requests/s | {:.0} | {:.0} | {:.2} |",
+        rates[0],
+        rates[1],
+        rates[1] / rates[0]
     );
     Ok(())
 }
