@@ -376,6 +376,7 @@ impl Pending {
         let response_json = observation
             .response_body
             .as_ref()
+            .filter(|_| capture)
             .and_then(|v| serde_json::to_vec(v).ok());
         let (response_body, response_truncated) = response_json
             .map(|b| redact::body(&b, &secrets, cap))

@@ -245,17 +245,24 @@ pub(crate) fn body(b: &[u8], secrets: &[Vec<u8>], cap: usize) -> (Vec<u8>, bool)
 }
 
 fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let Some(&first) = needle.first() else {
+        return hay.to_vec();
+    };
     let mut out = Vec::with_capacity(hay.len());
     let mut i = 0;
-    while i < hay.len() {
-        if hay[i..].starts_with(needle) {
+    // Jump between occurrences of the needle's first byte instead of comparing at every byte.
+    while let Some(off) = hay[i..].iter().position(|&b| b == first) {
+        let j = i + off;
+        if hay[j..].starts_with(needle) {
+            out.extend_from_slice(&hay[i..j]);
             out.extend_from_slice(with);
-            i += needle.len();
+            i = j + needle.len();
         } else {
-            out.push(hay[i]);
-            i += 1;
+            out.extend_from_slice(&hay[i..=j]);
+            i = j + 1;
         }
     }
+    out.extend_from_slice(&hay[i..]);
     out
 }
 
@@ -283,6 +290,12 @@ mod tests {
             (String::from_utf8(b).unwrap(), cut),
             (r#"{"echo":"[REDACTED]"}"#.to_string(), false)
         );
+        let (b, _) = body(
+            b"xxsk-secret-1xxsk-secret-1sk-secret",
+            &[b"sk-secret-1".to_vec()],
+            100,
+        );
+        assert_eq!(b, b"xx[REDACTED]xx[REDACTED]sk-secret");
         let (b, cut) = body(b"0123456789", &[], 4);
         assert_eq!((b, cut), (b"0123".to_vec(), true));
     }
