@@ -229,17 +229,33 @@ impl Store for SqliteStore {
     }
 
     fn purge(&self, older_than_ms: i64, also_tools: bool) -> Result<usize, StoreError> {
-        let mut conn = self.write_conn();
-        let tx = conn.transaction()?;
-        let mut removed = tx.execute("DELETE FROM captures WHERE time_ms < ?1", [older_than_ms])?;
-        removed += tx.execute(
-            "DELETE FROM indexed_headers WHERE time_ms < ?1",
-            [older_than_ms],
-        )?;
+        // In batches, each its own short transaction, so a large first purge never holds the
+        // writer's lock for long (records keep flowing in between).
+        const BATCH: i64 = 1000;
+        let mut tables = vec!["captures", "indexed_headers"];
         if also_tools {
-            removed += tx.execute("DELETE FROM tool_calls WHERE time_ms < ?1", [older_than_ms])?;
+            tables.push("tool_calls");
         }
-        tx.commit()?;
+        let mut removed = 0;
+        for table in tables {
+            loop {
+                let mut conn = self.write_conn();
+                let sql = format!(
+                    "DELETE FROM {table} WHERE rowid IN \
+                     (SELECT rowid FROM {table} WHERE time_ms < ?1 LIMIT ?2)"
+                );
+                let n = conn.transaction().and_then(|tx| {
+                    let n = tx.execute(&sql, rusqlite::params![older_than_ms, BATCH])?;
+                    tx.commit()?;
+                    Ok(n)
+                })?;
+                removed += n;
+                if (n as i64) < BATCH {
+                    break;
+                }
+            }
+        }
+        let conn = self.write_conn();
         if removed > 0 {
             // Old pages may still sit in the write-ahead log: move them out and truncate it.
             // A busy reader can keep the log; the next checkpoint finishes the job.
