@@ -35,6 +35,8 @@ pub struct Runtime {
     pub upstreams: HashMap<String, Upstream>,
     /// Prices: the bundled table with `gateway.price_file` merged over it.
     pub prices: Arc<aperture_log::pricing::PriceTable>,
+    /// Every credential in the config, to scrub from stored records (computed once).
+    pub secrets: Arc<ConfiguredSecrets>,
     /// Tailscale WhoIs, when `gateway.identity.tailscale` is enabled.
     pub whois: Option<WhoIsClient>,
     /// Evaluated grants per login (grants only change with the config, which replaces the
@@ -92,6 +94,9 @@ impl Runtime {
             routes: RouteTable::new(&config),
             upstreams,
             prices: Arc::new(prices),
+            secrets: Arc::new(ConfiguredSecrets(
+                crate::gateway::record::redact::configured_secrets(&config),
+            )),
             whois,
             config,
             access: RwLock::default(),
@@ -127,6 +132,15 @@ fn identity_key(identity: &Identity) -> String {
         key.push_str(g);
     }
     key
+}
+
+/// The config's credentials as bytes; `Debug` never shows them.
+pub struct ConfiguredSecrets(pub Vec<Vec<u8>>);
+
+impl std::fmt::Debug for ConfiguredSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConfiguredSecrets([{} REDACTED])", self.0.len())
+    }
 }
 
 /// The current runtime, swapped whole on reload; each request takes one snapshot.

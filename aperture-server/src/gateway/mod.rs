@@ -17,7 +17,7 @@ mod error;
 mod identify;
 mod models;
 mod proxy;
-mod record;
+pub(crate) mod record;
 mod route;
 mod snapshot;
 

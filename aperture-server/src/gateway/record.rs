@@ -22,7 +22,7 @@ use crate::request_id::RequestId;
 use crate::runtime::Runtime;
 
 mod body;
-mod redact;
+pub(crate) mod redact;
 
 use body::RecordBody;
 pub use redact::InstallKey;
@@ -371,7 +371,7 @@ impl Pending {
         let cap = usize::try_from(config.gateway.capture.max_body_bytes).unwrap_or(usize::MAX);
         let mut secrets: Vec<Vec<u8>> =
             redact::client_credentials(&self.request_headers, self.raw_query.as_deref());
-        secrets.extend(redact::configured_secrets(config));
+        secrets.extend(self.runtime.secrets.0.iter().cloned());
         let (request_body, request_truncated) = redact::body(&request_body, &secrets, cap);
         let response_json = observation
             .response_body
