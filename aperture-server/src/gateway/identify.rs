@@ -274,7 +274,9 @@ where
             if access.role.is_none() && !matches!(target, Target::Metrics) {
                 return Ok(target.error(StatusCode::FORBIDDEN, "access denied: no role granted"));
             }
-            if let Some(peer) = peer {
+            // Only a config save needs to re-resolve its caller: no header copy otherwise.
+            let saving = matches!(target, Target::Api(super::ApiCall::PutConfig));
+            if let (Some(peer), true) = (peer, saving) {
                 let caller = Caller {
                     peer,
                     headers: req.headers().clone(),
