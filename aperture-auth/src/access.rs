@@ -16,6 +16,9 @@ pub struct Access {
     /// Headers from capability objects: floating ones (no globs) apply to every request, the
     /// others when the routed `provider/model` matches one of the object's globs.
     pub add_headers: Vec<(Vec<ModelGlob>, HeaderLine)>,
+    /// Indexed headers this caller may filter the logs by (`filterable_headers`; `*` = all).
+    /// Admins may filter by every indexed header whatever this holds.
+    pub filterable_headers: Vec<String>,
 }
 
 impl Access {
@@ -49,6 +52,17 @@ impl Access {
         for h in &cap.add_headers {
             self.add_headers.push((cap.models.clone(), h.clone()));
         }
+        self.filterable_headers
+            .extend(cap.filterable_headers.iter().cloned());
+    }
+
+    /// Whether the caller may filter the logs by the indexed header `name`.
+    pub fn may_filter_header(&self, name: &str) -> bool {
+        self.is_admin()
+            || self
+                .filterable_headers
+                .iter()
+                .any(|h| h == "*" || h.eq_ignore_ascii_case(name))
     }
 
     /// Whether the caller is an admin.

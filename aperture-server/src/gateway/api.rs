@@ -34,6 +34,21 @@ pub(crate) async fn answer(call: ApiCall, req: Req, rt: &Runtime, access: &Acces
         return plain_error(StatusCode::FORBIDDEN, "admin role required");
     }
     match call {
+        ApiCall::Sessions
+        | ApiCall::Session
+        | ApiCall::Requests
+        | ApiCall::Request
+        | ApiCall::Usage
+        | ApiCall::UsageCsv => {
+            let Some(db) = req
+                .extensions()
+                .get::<Arc<super::Telemetry>>()
+                .and_then(|t| t.db.clone())
+            else {
+                return plain_error(StatusCode::NOT_FOUND, "the request log is not kept here");
+            };
+            super::dash::answer(call, req.uri(), &db, &identity, access).await
+        }
         ApiCall::Me => me(&identity, access),
         ApiCall::Providers => {
             let include_disabled = req

@@ -21,6 +21,8 @@ pub enum Target {
     Api(ApiCall),
     /// `GET /metrics`: needs the `read_metrics` grant, not a role.
     Metrics,
+    /// `GET /ui/…`: the dashboard's pages and assets (role required).
+    Ui,
 }
 
 /// The management calls (SPEC.md §11).
@@ -36,6 +38,18 @@ pub enum ApiCall {
     PutConfig,
     /// `POST /aperture/config:validate` (admin): strict validation, nothing saved.
     Validate,
+    /// `GET /api/sessions`: sessions with matching requests, newest activity first.
+    Sessions,
+    /// `GET /api/sessions/{id}`: one session's summary and requests.
+    Session,
+    /// `GET /api/requests`: matching requests, newest first.
+    Requests,
+    /// `GET /api/requests/{id}`: one request with its capture and tool calls.
+    Request,
+    /// `GET /api/usage`: totals per user, model and day, top users and models.
+    Usage,
+    /// `GET /api/usage.csv`: usage per day, user, provider and model as CSV.
+    UsageCsv,
 }
 
 impl Target {
@@ -48,6 +62,7 @@ impl Target {
                 super::native_error(aperture_route::ApiFormat::OpenAi, status, message)
             }
             Target::Api(_) | Target::Metrics => super::error::plain_error(status, message),
+            Target::Ui => super::ui::error_page(status, message),
         }
     }
 }
@@ -80,10 +95,21 @@ fn models_target(method: &Method, path: &str) -> Option<Target> {
         ("GET", "/api/config" | "/aperture/config") => Some(ApiCall::GetConfig),
         ("PUT", "/api/config") => Some(ApiCall::PutConfig),
         ("POST", "/aperture/config:validate") => Some(ApiCall::Validate),
+        ("GET", "/api/sessions") => Some(ApiCall::Sessions),
+        ("GET", "/api/requests") => Some(ApiCall::Requests),
+        ("GET", "/api/usage") => Some(ApiCall::Usage),
+        ("GET", "/api/usage.csv") => Some(ApiCall::UsageCsv),
+        ("GET", p) if p.starts_with("/api/sessions/") => Some(ApiCall::Session),
+        ("GET", p) if p.starts_with("/api/requests/") => Some(ApiCall::Request),
         _ => None,
     };
     if let Some(call) = call {
         return Some(Target::Api(call));
+    }
+    if (method == Method::GET || method == Method::HEAD)
+        && (path == "/ui" || path.starts_with("/ui/"))
+    {
+        return Some(Target::Ui);
     }
     if method != Method::GET {
         return None;

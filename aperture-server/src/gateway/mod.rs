@@ -13,6 +13,7 @@
 
 mod api;
 mod classify;
+mod dash;
 mod error;
 mod identify;
 mod models;
@@ -20,6 +21,7 @@ mod proxy;
 pub(crate) mod record;
 mod route;
 mod snapshot;
+mod ui;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -149,6 +151,7 @@ impl Gateway {
         );
         let telemetry = Arc::new(Telemetry {
             sink: Some(sink),
+            db: Some(db.clone()),
             metrics: crate::metrics::Metrics::default(),
             key,
             responses: record::ResponseOrigins::default(),

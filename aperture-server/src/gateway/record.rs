@@ -28,16 +28,27 @@ use body::RecordBody;
 pub use redact::InstallKey;
 
 /// What the request log and metrics share with every request.
-#[derive(Debug)]
 pub struct Telemetry {
     /// The record queue, when records are kept.
     pub sink: Option<LogSink>,
+    /// The store the queue drains into, for the dashboard's queries (`/api/sessions`, …).
+    pub db: Option<Arc<dyn aperture_log::store::Store>>,
     /// Counters and histograms.
     pub metrics: Metrics,
     /// The install key: fingerprints of redacted headers, session hashes.
     pub key: InstallKey,
     /// Who produced each Responses API response id seen by this process.
     pub responses: ResponseOrigins,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("sink", &self.sink)
+            .field("db", &self.db.as_ref().map(|_| "Store"))
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a response id came from: the provider that produced it, the login that asked, the

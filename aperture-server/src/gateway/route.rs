@@ -78,6 +78,10 @@ where
                 let res = metrics_answer(&req, &access);
                 return Box::pin(async move { Ok(res) });
             }
+            Target::Ui => {
+                let res = super::ui::answer(&req, &access);
+                return Box::pin(async move { Ok(res) });
+            }
             Target::Api(call) => {
                 let call = *call;
                 return Box::pin(
