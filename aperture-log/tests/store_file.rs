@@ -172,3 +172,37 @@ fn the_disk_holds_bodies_only_with_a_capture_and_not_after_purge() {
         (None, vec![])
     );
 }
+
+/// A database written before the rollups existed (schema 1) gets them filled from its rows
+/// when opened, and they stay in step with what is written after.
+#[test]
+fn rollups_are_filled_when_an_old_database_is_opened() {
+    let dir = TempDir::new("rollup-migration");
+    {
+        let store = SqliteStore::open(dir.db()).unwrap();
+        store
+            .write_batch(&(0..30).map(rec).collect::<Vec<_>>())
+            .unwrap();
+    }
+    {
+        // Back to schema 1: no rollup tables.
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        conn.execute_batch("DROP TABLE usage_daily; DROP TABLE sessions; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let store = SqliteStore::open(dir.db()).unwrap();
+    store
+        .write_batch(&(30..40).map(rec).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(count(&store), 40);
+    let sessions = store.sessions(&Filter::default(), Page::default()).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].requests, 40);
+    assert_eq!(sessions[0].first_ms, rec(0).time_ms);
+    assert_eq!(sessions[0].last_ms, rec(39).time_ms);
+    let csv = store.usage_csv(&Filter::default()).unwrap();
+    assert!(
+        csv.ends_with(",,,claude-a,40,0,0,0,0,0,0.000000000\n"),
+        "{csv}"
+    );
+}

@@ -7,6 +7,7 @@
 
 mod query;
 mod record;
+mod rollup;
 mod schema;
 mod sink;
 mod sqlite;

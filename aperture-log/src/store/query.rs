@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{
     Cost, Filter, GroupBy, Page, RecordIdentity, RequestRecord, RequestSummary, SessionSummary,
-    StoreError, TotalRow, USAGE_CSV_HEADER,
+    StoreError, TotalRow, USAGE_CSV_HEADER, rfc3339_ms,
 };
 use crate::{ToolCall, Usage};
 
@@ -40,18 +40,20 @@ fn where_clause(f: &Filter) -> (String, Vec<Value>) {
         args.push(Value::Text(session.clone()));
     }
     if let Some((name, value)) = &f.header {
+        // A non-correlated `IN`: SQLite builds the set of matching request ids once from the
+        // (name, value) index, instead of probing it for every request row.
         args.push(Value::Text(name.to_ascii_lowercase()));
         match value {
             Some(v) => {
                 conds.push(
-                    "EXISTS (SELECT 1 FROM indexed_headers h \
-                     WHERE h.request_id = r.id AND h.name = ? AND h.value = ?)",
+                    "r.id IN (SELECT h.request_id FROM indexed_headers h \
+                     WHERE h.name = ? AND h.value = ?)",
                 );
                 args.push(Value::Text(v.clone()));
             }
-            None => conds.push(
-                "EXISTS (SELECT 1 FROM indexed_headers h WHERE h.request_id = r.id AND h.name = ?)",
-            ),
+            None => {
+                conds.push("r.id IN (SELECT h.request_id FROM indexed_headers h WHERE h.name = ?)")
+            }
         }
     }
     if conds.is_empty() {
@@ -77,7 +79,110 @@ fn opt_u(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u64>> {
         .map(|v| u64::try_from(v).unwrap_or(0)))
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// `YYYY-MM-DD` (UTC) of unix milliseconds.
+fn day_of(ms: i64) -> String {
+    rfc3339_ms(ms)[..10].to_string()
+}
+
+/// Whether the `sessions` rollup answers `f`: no filter but login and session id.
+fn sessions_rollup_answers(f: &Filter) -> bool {
+    f.since_ms.is_none()
+        && f.until_ms.is_none()
+        && f.model.is_none()
+        && f.status.is_none()
+        && f.header.is_none()
+}
+
+/// Whether the `usage_daily` rollup answers `f`: whole UTC days, login and model only.
+fn usage_rollup_answers(f: &Filter) -> bool {
+    f.status.is_none()
+        && f.session_id.is_none()
+        && f.header.is_none()
+        && f.since_ms.is_none_or(|t| t.rem_euclid(DAY_MS) == 0)
+        && f.until_ms.is_none_or(|t| t.rem_euclid(DAY_MS) == 0)
+}
+
+/// The `WHERE` clause over `usage_daily u` for a filter it answers.
+fn usage_where(f: &Filter) -> (String, Vec<Value>) {
+    let mut conds: Vec<&str> = Vec::new();
+    let mut args = Vec::new();
+    if let Some(since) = f.since_ms {
+        conds.push("u.day >= ?");
+        args.push(Value::Text(day_of(since)));
+    }
+    if let Some(until) = f.until_ms {
+        conds.push("u.day < ?");
+        args.push(Value::Text(day_of(until)));
+    }
+    if let Some(login) = &f.login {
+        conds.push("u.login = ?");
+        args.push(Value::Text(login.clone()));
+    }
+    if let Some(model) = &f.model {
+        conds.push("u.model = ?");
+        args.push(Value::Text(model.clone()));
+    }
+    if conds.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!(" WHERE {}", conds.join(" AND ")), args)
+    }
+}
+
+fn read_session(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
+    Ok(SessionSummary {
+        session_id: row.get(0)?,
+        login: row.get(1)?,
+        agent: row.get(2)?,
+        requests: u(row, 3)?,
+        input_tokens: u(row, 4)?,
+        output_tokens: u(row, 5)?,
+        cost_nanodollars: u(row, 6)?,
+        first_ms: row.get(7)?,
+        last_ms: row.get(8)?,
+    })
+}
+
 pub(crate) fn sessions(
+    conn: &Connection,
+    filter: &Filter,
+    page: Page,
+) -> Result<Vec<SessionSummary>, StoreError> {
+    if !sessions_rollup_answers(filter) {
+        return sessions_scan(conn, filter, page);
+    }
+    let mut conds: Vec<&str> = Vec::new();
+    let mut args = Vec::new();
+    if let Some(login) = &filter.login {
+        conds.push("s.login = ?");
+        args.push(Value::Text(login.clone()));
+    }
+    if let Some(session) = &filter.session_id {
+        conds.push("s.session_id = ?");
+        args.push(Value::Text(session.clone()));
+    }
+    let cond = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    page_args(&mut args, page);
+    let sql = format!(
+        "SELECT s.session_id, s.login, s.agent, s.requests, s.input_tokens, s.output_tokens,
+            s.cost_nanodollars, s.first_ms, s.last_ms
+         FROM sessions s{cond}
+         ORDER BY s.last_ms DESC, s.session_id, s.login
+         LIMIT ? OFFSET ?"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), read_session)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Sessions computed from the request rows (any filter).
+pub(crate) fn sessions_scan(
     conn: &Connection,
     filter: &Filter,
     page: Page,
@@ -96,19 +201,7 @@ pub(crate) fn sessions(
          LIMIT ? OFFSET ?"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |row| {
-        Ok(SessionSummary {
-            session_id: row.get(0)?,
-            login: row.get(1)?,
-            agent: row.get(2)?,
-            requests: u(row, 3)?,
-            input_tokens: u(row, 4)?,
-            output_tokens: u(row, 5)?,
-            cost_nanodollars: u(row, 6)?,
-            first_ms: row.get(7)?,
-            last_ms: row.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map(params_from_iter(args), read_session)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -285,7 +378,33 @@ fn read_sums(row: &Row<'_>, at: usize, key: String) -> rusqlite::Result<TotalRow
 
 const DAY: &str = "date(r.time_ms / 1000, 'unixepoch')";
 
+/// The `usage_daily` sums, in [`read_sums`] order.
+const ROLLUP_SUMS: &str = "SUM(u.requests), SUM(u.input_tokens), SUM(u.output_tokens),
+    SUM(u.cache_read_tokens), SUM(u.cache_write_tokens), SUM(u.reasoning_tokens),
+    SUM(u.cost_nanodollars)";
+
 pub(crate) fn totals(
+    conn: &Connection,
+    filter: &Filter,
+    group_by: GroupBy,
+) -> Result<Vec<TotalRow>, StoreError> {
+    if !usage_rollup_answers(filter) {
+        return totals_scan(conn, filter, group_by);
+    }
+    let key = match group_by {
+        GroupBy::User => "u.login",
+        GroupBy::Model => "u.model",
+        GroupBy::Day => "u.day",
+    };
+    let (cond, args) = usage_where(filter);
+    let sql = format!("SELECT {key}, {ROLLUP_SUMS} FROM usage_daily u{cond} GROUP BY 1 ORDER BY 1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |row| read_sums(row, 1, row.get(0)?))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Totals computed from the request rows (any filter).
+pub(crate) fn totals_scan(
     conn: &Connection,
     filter: &Filter,
     group_by: GroupBy,
@@ -303,12 +422,30 @@ pub(crate) fn totals(
 }
 
 pub(crate) fn usage_csv(conn: &Connection, filter: &Filter) -> Result<String, StoreError> {
+    if !usage_rollup_answers(filter) {
+        return usage_csv_scan(conn, filter);
+    }
+    let (cond, args) = usage_where(filter);
+    let sql = format!(
+        "SELECT u.day, u.login, u.provider, u.model, {ROLLUP_SUMS} FROM usage_daily u{cond}
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    );
+    usage_csv_with(conn, &sql, args)
+}
+
+/// The usage CSV computed from the request rows (any filter).
+pub(crate) fn usage_csv_scan(conn: &Connection, filter: &Filter) -> Result<String, StoreError> {
     let (cond, args) = where_clause(filter);
     let sql = format!(
         "SELECT {DAY}, r.login, r.provider, r.model, {SUMS} FROM requests r{cond}
          GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    usage_csv_with(conn, &sql, args)
+}
+
+/// The CSV of a query returning day, login, provider, model and the sums.
+fn usage_csv_with(conn: &Connection, sql: &str, args: Vec<Value>) -> Result<String, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
     let mut out = String::from(USAGE_CSV_HEADER);
     out.push('\n');
     let mut rows = stmt.query(params_from_iter(args))?;
@@ -344,5 +481,155 @@ fn csv_field(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::{RecordIdentity, SqliteStore, Store};
+
+    const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+    fn record(i: usize, spec: (u8, u8, u8, u32, u16, u16, bool, bool)) -> RequestRecord {
+        let (login, model, session, offset_min, input, output, priced, agent) = spec;
+        RequestRecord {
+            id: format!("req_{i:04}"),
+            time_ms: T0 + i64::from(offset_min) * 60_000,
+            identity: RecordIdentity {
+                login: format!("u{login}"),
+                ..RecordIdentity::default()
+            },
+            provider: format!("p{}", model % 2),
+            model: format!("m{model}"),
+            status: if input % 5 == 0 { 429 } else { 200 },
+            usage: Usage {
+                input: u64::from(input),
+                output: u64::from(output),
+                cache_read: u64::from(input / 3),
+                cache_write_5m: u64::from(output / 2),
+                reasoning: u64::from(output / 4),
+                ..Usage::default()
+            },
+            cost: priced.then(|| Cost {
+                nanodollars: u64::from(input) * 7 + u64::from(output),
+                ..Cost::default()
+            }),
+            session_id: format!("s{session}"),
+            user_agent: agent.then(|| format!("agent-{i}")),
+            ..RequestRecord::default()
+        }
+    }
+
+    fn spec() -> impl Strategy<Value = (u8, u8, u8, u32, u16, u16, bool, bool)> {
+        (
+            0u8..3,
+            0u8..3,
+            0u8..4,
+            0u32..(5 * 24 * 60),
+            0u16..1000,
+            0u16..500,
+            any::<bool>(),
+            any::<bool>(),
+        )
+    }
+
+    fn filters() -> Vec<Filter> {
+        let day = DAY_MS;
+        vec![
+            Filter::default(),
+            Filter {
+                login: Some("u1".into()),
+                ..Filter::default()
+            },
+            Filter {
+                model: Some("m2".into()),
+                login: Some("u0".into()),
+                ..Filter::default()
+            },
+            Filter {
+                since_ms: Some(T0 + day),
+                until_ms: Some(T0 + 3 * day),
+                ..Filter::default()
+            },
+            Filter {
+                session_id: Some("s2".into()),
+                ..Filter::default()
+            },
+            Filter {
+                session_id: Some("s1".into()),
+                login: Some("u2".into()),
+                ..Filter::default()
+            },
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The rollups give exactly what scanning the rows gives, whatever the batch split,
+        /// order and duplicate ids.
+        #[test]
+        fn rollups_agree_with_scans(
+            specs in proptest::collection::vec(spec(), 1..60),
+            split in 1usize..7,
+            dup in any::<bool>(),
+        ) {
+            let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+            let mut records: Vec<RequestRecord> =
+                specs.iter().enumerate().map(|(i, s)| record(i, *s)).collect();
+            if dup {
+                // The same id again with other contents: ignored, rollups untouched.
+                let mut again = records[0].clone();
+                again.usage.input += 1000;
+                records.push(again);
+            }
+            for chunk in records.chunks(split) {
+                store.write_batch(chunk).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let conn = store.read_conn();
+            let all = Page { limit: 1000, offset: 0 };
+            for f in filters() {
+                if sessions_rollup_answers(&f) {
+                    prop_assert_eq!(
+                        sessions(&conn, &f, all).ok(),
+                        sessions_scan(&conn, &f, all).ok(),
+                        "sessions {:?}", f
+                    );
+                }
+                if usage_rollup_answers(&f) {
+                    for g in [GroupBy::User, GroupBy::Model, GroupBy::Day] {
+                        prop_assert_eq!(
+                            totals(&conn, &f, g).ok(),
+                            totals_scan(&conn, &f, g).ok(),
+                            "totals {:?} {:?}", f, g
+                        );
+                    }
+                    prop_assert_eq!(
+                        usage_csv(&conn, &f).ok(),
+                        usage_csv_scan(&conn, &f).ok(),
+                        "csv {:?}", f
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn filters_outside_the_rollups_scan() {
+        assert!(sessions_rollup_answers(&Filter::default()));
+        let mid_day = Filter {
+            since_ms: Some(T0 + 1),
+            ..Filter::default()
+        };
+        assert!(!usage_rollup_answers(&mid_day));
+        assert!(!sessions_rollup_answers(&mid_day));
+        let status = Filter {
+            status: Some(429),
+            ..Filter::default()
+        };
+        assert!(!usage_rollup_answers(&status) && !sessions_rollup_answers(&status));
     }
 }

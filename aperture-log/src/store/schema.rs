@@ -86,6 +86,54 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX indexed_headers_name_value ON indexed_headers(name, value);
     CREATE INDEX indexed_headers_time ON indexed_headers(time_ms);",
+    // 2: rollups kept by the writer, so the dashboard's unfiltered views read a few thousand
+    // rows instead of the whole log; filled from the rows already stored.
+    "CREATE TABLE usage_daily (
+        day TEXT NOT NULL,
+        login TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL,
+        cost_nanodollars INTEGER NOT NULL,
+        PRIMARY KEY (day, login, provider, model)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX usage_daily_login ON usage_daily(login, day);
+    INSERT INTO usage_daily
+        SELECT date(time_ms / 1000, 'unixepoch'), login, provider, model, COUNT(*),
+            SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+            SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(reasoning_tokens),
+            COALESCE(SUM(cost_nanodollars), 0)
+        FROM requests GROUP BY 1, 2, 3, 4;
+
+    CREATE TABLE sessions (
+        session_id TEXT NOT NULL,
+        login TEXT NOT NULL,
+        agent TEXT,
+        first_id TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_nanodollars INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        PRIMARY KEY (session_id, login)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX sessions_last ON sessions(last_ms);
+    CREATE INDEX sessions_login_last ON sessions(login, last_ms);
+    INSERT INTO sessions
+        SELECT r.session_id, r.login,
+            (SELECT a.user_agent FROM requests a WHERE a.session_id = r.session_id
+             AND a.login = r.login ORDER BY a.time_ms, a.id LIMIT 1),
+            (SELECT a.id FROM requests a WHERE a.session_id = r.session_id
+             AND a.login = r.login ORDER BY a.time_ms, a.id LIMIT 1),
+            COUNT(*), SUM(r.input_tokens), SUM(r.output_tokens),
+            COALESCE(SUM(r.cost_nanodollars), 0), MIN(r.time_ms), MAX(r.time_ms)
+        FROM requests r GROUP BY r.session_id, r.login;",
 ];
 
 /// The schema version this build writes.

@@ -83,7 +83,7 @@ impl SqliteStore {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read_conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn read_conn(&self) -> MutexGuard<'_, Connection> {
         match &self.reader {
             Some(reader) => reader.lock().unwrap_or_else(|e| e.into_inner()),
             None => self.write_conn(),
@@ -107,7 +107,8 @@ pub(crate) fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn write_one(tx: &Transaction<'_>, r: &RequestRecord) -> Result<(), StoreError> {
+/// Writes one record; `false` when its id was already stored (the first record stands).
+fn write_one(tx: &Transaction<'_>, r: &RequestRecord) -> Result<bool, StoreError> {
     let id = &r.identity;
     let u = &r.usage;
     let inserted = tx
@@ -158,7 +159,7 @@ fn write_one(tx: &Transaction<'_>, r: &RequestRecord) -> Result<(), StoreError> 
             r.user_agent,
         ])?;
     if inserted == 0 {
-        return Ok(()); // A duplicate id: the first record stands.
+        return Ok(false); // A duplicate id: the first record stands.
     }
     if r.has_capture() {
         tx.prepare_cached("INSERT INTO captures VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?
@@ -189,16 +190,20 @@ fn write_one(tx: &Transaction<'_>, r: &RequestRecord) -> Result<(), StoreError> 
             value
         ])?;
     }
-    Ok(())
+    Ok(true)
 }
 
 impl Store for SqliteStore {
     fn write_batch(&self, records: &[RequestRecord]) -> Result<(), StoreError> {
         let mut conn = self.write_conn();
         let tx = conn.transaction()?;
+        let mut rollups = super::rollup::Rollups::default();
         for r in records {
-            write_one(&tx, r)?;
+            if write_one(&tx, r)? {
+                rollups.add(r);
+            }
         }
+        rollups.write(&tx)?;
         tx.commit()?;
         Ok(())
     }
