@@ -143,7 +143,7 @@ function dayChart(rows) {
   const pad = 28;
   const max = Math.max(...rows.map((r) => r.input_tokens + r.output_tokens), 1);
   const bw = Math.min(48, Math.max(2, Math.floor((w - pad) / rows.length) - 2));
-  const svg = s('svg', { viewBox: `0 0 ${w} ${hgt + 20}`, class: 'chart', role: 'img', 'aria-label': 'Tokens per day' });
+  const svg = s('svg', { viewBox: `0 0 ${w} ${hgt + 20}`, preserveAspectRatio: 'xMinYMid meet', class: 'chart', role: 'img', 'aria-label': 'Tokens per day' });
   rows.forEach((r, i) => {
     const x = pad + i * (bw + 2);
     const inH = Math.round((r.input_tokens / max) * hgt);
