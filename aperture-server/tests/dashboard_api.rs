@@ -119,7 +119,10 @@ impl Harness {
         let headers = res.headers().clone();
         let text = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes())
             .into_owned();
-        assert!(!text.contains(PROVIDER_KEY), "the provider key in an answer");
+        assert!(
+            !text.contains(PROVIDER_KEY),
+            "the provider key in an answer"
+        );
         Answer {
             status,
             headers,
@@ -195,7 +198,12 @@ async fn users_see_their_own_rows_and_admins_see_everyone() {
         ["(loopback)", ALICE, BOB].map(String::from)
     );
     let bobs = h
-        .call(None, Method::GET, "/api/sessions?user=bob%40example.com", "")
+        .call(
+            None,
+            Method::GET,
+            "/api/sessions?user=bob%40example.com",
+            "",
+        )
         .await
         .json();
     assert_eq!(logins(&bobs["sessions"]), [BOB]);
@@ -233,7 +241,12 @@ async fn users_see_their_own_rows_and_admins_see_everyone() {
         .unwrap()
         .to_string();
     let a = h
-        .call(Some(ALICE), Method::GET, &format!("/api/requests/{bob_id}"), "")
+        .call(
+            Some(ALICE),
+            Method::GET,
+            &format!("/api/requests/{bob_id}"),
+            "",
+        )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert!(!a.text.contains("s-bob"));
@@ -302,7 +315,12 @@ async fn sessions_pages_filters_and_usage() {
         .json();
     assert_eq!(today["requests"].as_array().unwrap().len(), 6);
     let red = h
-        .call(Some(ALICE), Method::GET, "/api/sessions?header=x-team:red", "")
+        .call(
+            Some(ALICE),
+            Method::GET,
+            "/api/sessions?header=x-team:red",
+            "",
+        )
         .await;
     assert_eq!(red.status, StatusCode::OK);
     assert_eq!(logins(&red.json()["sessions"]), [ALICE]);
@@ -331,7 +349,11 @@ async fn sessions_pages_filters_and_usage() {
             .call(None, Method::GET, &format!("/api/requests?{q}"), "")
             .await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{q}");
-        assert!(a.json()["error"].as_str().unwrap().starts_with(why), "{q}: {}", a.text);
+        assert!(
+            a.json()["error"].as_str().unwrap().starts_with(why),
+            "{q}: {}",
+            a.text
+        );
     }
 
     // Usage: totals, per user / model / day, top lists.
@@ -345,7 +367,10 @@ async fn sessions_pages_filters_and_usage() {
     assert_eq!(u["by_model"].as_array().unwrap().len(), 2);
     assert_eq!(u["by_day"].as_array().unwrap().len(), 1);
     assert!(u["totals"]["cost_nanodollars"].as_u64().unwrap() > 0);
-    let mine = h.call(Some(ALICE), Method::GET, "/api/usage", "").await.json();
+    let mine = h
+        .call(Some(ALICE), Method::GET, "/api/usage", "")
+        .await
+        .json();
     assert_eq!(mine["totals"]["requests"], 3);
     assert_eq!(mine["active_users"], 1);
 
@@ -372,7 +397,10 @@ async fn sessions_pages_filters_and_usage() {
     let fields: Vec<&str> = alice_gpt5.split(',').collect();
     assert_eq!(fields[4], "2");
     assert_eq!(fields[5], (2 * INPUT_TOKENS).to_string());
-    assert!(fields[10].starts_with("0.") && fields[10].len() == 11, "{alice_gpt5}");
+    assert!(
+        fields[10].starts_with("0.") && fields[10].len() == 11,
+        "{alice_gpt5}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,7 +419,10 @@ async fn pages_are_embedded_guarded_and_locked_down() {
         assert_eq!(a.status, StatusCode::OK);
         // The one URL in the script is the SVG namespace, an identifier, never fetched.
         let text = a.text.replace("'http://www.w3.org/2000/svg'", "");
-        assert!(!text.contains("http://") && !text.contains("https://"), "{asset}");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{asset}"
+        );
         let tag = a.headers["etag"].to_str().unwrap().to_string();
         let again = h
             .call_with(None, Method::GET, asset, "", &[("if-none-match", &tag)])
@@ -410,11 +441,21 @@ async fn pages_are_embedded_guarded_and_locked_down() {
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert!(a.text.contains("admin role required"));
     let a = h
-        .call(Some(ALICE), Method::GET, "/ui/dashboard/bob%40example.com", "")
+        .call(
+            Some(ALICE),
+            Method::GET,
+            "/ui/dashboard/bob%40example.com",
+            "",
+        )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     let a = h
-        .call(Some(ALICE), Method::GET, "/ui/dashboard/alice%40example.com", "")
+        .call(
+            Some(ALICE),
+            Method::GET,
+            "/ui/dashboard/alice%40example.com",
+            "",
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK);
     // An unknown caller gets an HTML refusal, escaped.
@@ -422,7 +463,12 @@ async fn pages_are_embedded_guarded_and_locked_down() {
         .call(Some("mallory<b>@example.com"), Method::GET, "/ui/", "")
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    assert!(a.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        a.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
 
     // State changes from another site are refused before anything happens.
     let (_, hash) = {
