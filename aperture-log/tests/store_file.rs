@@ -177,6 +177,19 @@ fn the_disk_holds_bodies_only_with_a_capture_and_not_after_purge() {
 /// when opened, and they stay in step with what is written after.
 #[test]
 fn rollups_are_filled_when_an_old_database_is_opened() {
+    let rec = |i: usize| RequestRecord {
+        usage: aperture_log::Usage {
+            input: 10 + i as u64,
+            output: 3,
+            ..Default::default()
+        },
+        cost: Some(aperture_log::store::Cost {
+            nanodollars: 5,
+            ..Default::default()
+        }),
+        user_agent: Some(format!("agent-{i}")),
+        ..rec(i)
+    };
     let dir = TempDir::new("rollup-migration");
     {
         let store = SqliteStore::open(dir.db()).unwrap();
@@ -195,14 +208,21 @@ fn rollups_are_filled_when_an_old_database_is_opened() {
         .write_batch(&(30..40).map(rec).collect::<Vec<_>>())
         .unwrap();
     assert_eq!(count(&store), 40);
+    let by_day = store.totals(&Filter::default(), GroupBy::Day).unwrap();
+    assert_eq!(by_day.len(), 1);
+    assert_eq!(by_day[0].input_tokens, (0..40).map(|i| 10 + i).sum::<u64>());
+    assert_eq!(by_day[0].output_tokens, 40 * 3);
+    assert_eq!(by_day[0].cost_nanodollars, 40 * 5);
     let sessions = store.sessions(&Filter::default(), Page::default()).unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].requests, 40);
     assert_eq!(sessions[0].first_ms, rec(0).time_ms);
     assert_eq!(sessions[0].last_ms, rec(39).time_ms);
+    assert_eq!(sessions[0].agent.as_deref(), Some("agent-0"));
+    assert_eq!(sessions[0].input_tokens, by_day[0].input_tokens);
     let csv = store.usage_csv(&Filter::default()).unwrap();
     assert!(
-        csv.ends_with(",,,claude-a,40,0,0,0,0,0,0.000000000\n"),
+        csv.ends_with(",,,claude-a,40,1180,120,0,0,0,0.000000200\n"),
         "{csv}"
     );
 }

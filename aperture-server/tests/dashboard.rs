@@ -271,9 +271,15 @@ impl Driver {
         std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn quit(mut self) {
+    async fn quit(self) {
         let url = format!("{}/session/{}", self.base, self.session);
         let _ = send(&self.http, Method::DELETE, &url, &[], None).await;
+    }
+}
+
+impl Drop for Driver {
+    /// chromedriver (and the browser it started) never outlives the test, failed or not.
+    fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
@@ -509,11 +515,10 @@ async fn dashboard_in_a_real_browser() {
     let f = fixture().await;
     traffic(&f).await;
     let d = Driver::start(&chromedriver, &chromium).await;
-    let result = browse(&f, &d).await;
+    browse(&f, &d).await.unwrap();
     d.quit().await;
     let _ = std::fs::remove_dir_all(&f.dir);
     drop(f.mock);
-    result.unwrap();
 }
 
 /// Asserts that the page has no console errors, shows no secret and ran no captured markup.
@@ -525,8 +530,20 @@ async fn clean_page(d: &Driver, page: &str) {
         !html.contains(SENTINEL),
         "{page}: the provider key is shown"
     );
+    // Belt and braces: the policy forbids inline script, and the page renders text only.
     let xss = d.js("return window.__xss === undefined;", json!([])).await;
     assert_eq!(xss, json!(true), "{page}: captured markup ran");
+    let injected = d
+        .js(
+            "return document.querySelectorAll('#main img, #main script').length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        injected,
+        json!(0),
+        "{page}: captured markup became elements"
+    );
 }
 
 async fn browse(f: &Fixture, d: &Driver) -> Result<(), String> {

@@ -344,6 +344,8 @@ async fn sessions_pages_filters_and_usage() {
         ("from=2026-13-01", "from"),
         ("to=tomorrow", "to"),
         ("header=bad%20name", "header"),
+        ("from=2026-02-30", "from"),
+        ("to=9223372036854775807", "to"),
     ] {
         let a = h
             .call(None, Method::GET, &format!("/api/requests?{q}"), "")
@@ -433,8 +435,13 @@ async fn pages_are_embedded_guarded_and_locked_down() {
     let redirect = h.call(None, Method::GET, "/ui", "").await;
     assert_eq!(redirect.status, StatusCode::PERMANENT_REDIRECT);
     assert_eq!(redirect.headers["location"], "/ui/");
-    let missing = h.call(None, Method::GET, "/ui/nope", "").await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    for missing in ["/ui/nope", "/ui//settings", "/ui/logs//x"] {
+        let a = h.call(None, Method::GET, missing, "").await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{missing}");
+    }
+    // Data answers are never cached.
+    let a = h.call(None, Method::GET, "/api/sessions", "").await;
+    assert_eq!(a.headers["cache-control"], "no-store");
 
     // Non-admins: no settings, no other user's dashboard; their own is fine.
     let a = h.call(Some(ALICE), Method::GET, "/ui/settings", "").await;
@@ -458,7 +465,7 @@ async fn pages_are_embedded_guarded_and_locked_down() {
         )
         .await;
     assert_eq!(a.status, StatusCode::OK);
-    // An unknown caller gets an HTML refusal, escaped.
+    // An unknown caller gets an HTML refusal (the browser is the caller).
     let a = h
         .call(Some("mallory<b>@example.com"), Method::GET, "/ui/", "")
         .await;

@@ -469,6 +469,15 @@ async function pageSettings(main) {
     show(v.diagnostics || []);
     return v;
   };
+  /** Runs `fn` with both buttons disabled, so a double click cannot save twice. */
+  const busy = (fn) => async () => {
+    for (const b of document.querySelectorAll('#main .toolbar button')) b.disabled = true;
+    try {
+      await fn();
+    } finally {
+      for (const b of document.querySelectorAll('#main .toolbar button')) b.disabled = false;
+    }
+  };
   const onValidate = async () => {
     try {
       const v = await validate();
@@ -503,8 +512,8 @@ async function pageSettings(main) {
   }
   main.append(h('p', { class: 'muted', text: 'Secrets show as "__REDACTED__"; leave them so and the saved file keeps their values.' }));
   main.append(h('div', { class: 'toolbar' },
-    h('button', { type: 'button', id: 'validate', onclick: onValidate, text: 'Validate' }),
-    h('button', { type: 'button', id: 'save', class: 'primary', onclick: onSave, text: 'Save' }), status));
+    h('button', { type: 'button', id: 'validate', onclick: busy(onValidate), text: 'Validate' }),
+    h('button', { type: 'button', id: 'save', class: 'primary', onclick: busy(onSave), text: 'Save' }), status));
   main.append(h('div', { class: 'editor-wrap' }, gutter, editor));
   main.append(h('h2', { text: 'Problems' }), diagBox);
   paintGutter();
@@ -513,25 +522,38 @@ async function pageSettings(main) {
 // ---------------------------------------------------------------------------------------------
 // Routing
 
+/** Bumped on every render: a page whose data arrives after the user moved on is dropped. */
+let renderSeq = 0;
+
 async function route() {
+  const seq = ++renderSeq;
   const main = document.getElementById('main');
-  main.replaceChildren();
+  // Each page renders into a detached node that replaces the old page only if still current.
+  const view = document.createElement('div');
   const path = location.pathname.replace(/\/+$/, '') || '/ui';
-  const parts = path.split('/').slice(2).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = path.split('/').slice(2).map(decodeURIComponent);
+  } catch (_) {
+    parts = ['not-found'];
+  }
   const page = parts[0] || 'dashboard';
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === page);
+  main.replaceChildren(h('p', { class: 'muted', text: 'Loading…' }));
   try {
-    if (page === 'dashboard') await pageDashboard(main, parts[1]);
-    else if (page === 'logs' && parts[1] === 'sessions' && parts[2]) await pageSession(main, parts[2]);
-    else if (page === 'logs' && parts[1] === 'requests' && parts[2]) await pageRequest(main, parts[2]);
-    else if (page === 'logs') await pageLogs(main);
-    else if (page === 'models') await pageModels(main);
-    else if (page === 'usage') await pageUsage(main);
-    else if (page === 'settings') await pageSettings(main);
-    else main.append(h('h1', { text: 'Not found' }));
+    if (page === 'dashboard') await pageDashboard(view, parts[1]);
+    else if (page === 'logs' && parts[1] === 'sessions' && parts[2]) await pageSession(view, parts[2]);
+    else if (page === 'logs' && parts[1] === 'requests' && parts[2]) await pageRequest(view, parts[2]);
+    else if (page === 'logs') await pageLogs(view);
+    else if (page === 'models') await pageModels(view);
+    else if (page === 'usage') await pageUsage(view);
+    else if (page === 'settings') await pageSettings(view);
+    else view.append(h('h1', { text: 'Not found' }));
   } catch (e) {
-    main.append(alertBox(e));
+    view.append(alertBox(e));
   }
+  if (seq !== renderSeq) return;
+  main.replaceChildren(...view.childNodes);
   document.body.dataset.ready = 'true';
 }
 

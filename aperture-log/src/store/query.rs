@@ -591,30 +591,62 @@ mod tests {
             }
             let conn = store.read_conn();
             let all = Page { limit: 1000, offset: 0 };
+            fn ok<T>(r: Result<T, StoreError>) -> T {
+                r.unwrap_or_else(|e| panic!("{e}"))
+            }
             for f in filters() {
                 if sessions_rollup_answers(&f) {
                     prop_assert_eq!(
-                        sessions(&conn, &f, all).ok(),
-                        sessions_scan(&conn, &f, all).ok(),
+                        ok(sessions(&conn, &f, all)),
+                        ok(sessions_scan(&conn, &f, all)),
                         "sessions {:?}", f
                     );
                 }
                 if usage_rollup_answers(&f) {
                     for g in [GroupBy::User, GroupBy::Model, GroupBy::Day] {
                         prop_assert_eq!(
-                            totals(&conn, &f, g).ok(),
-                            totals_scan(&conn, &f, g).ok(),
+                            ok(totals(&conn, &f, g)),
+                            ok(totals_scan(&conn, &f, g)),
                             "totals {:?} {:?}", f, g
                         );
                     }
                     prop_assert_eq!(
-                        usage_csv(&conn, &f).ok(),
-                        usage_csv_scan(&conn, &f).ok(),
+                        ok(usage_csv(&conn, &f)),
+                        ok(usage_csv_scan(&conn, &f)),
                         "csv {:?}", f
                     );
                 }
             }
         }
+    }
+
+    /// An upstream reporting absurd usage must not stop records (its own or later ones on the
+    /// same day, login and model) from being stored, nor the totals from being read.
+    #[test]
+    fn absurd_usage_does_not_lose_records() {
+        let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..3 {
+            let mut r = record(i, (0, 0, 0, 1, 1, 1, true, true));
+            r.usage.input = u64::MAX;
+            r.cost = Some(Cost {
+                nanodollars: u64::MAX,
+                ..Cost::default()
+            });
+            store.write_batch(&[r]).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let all = store
+            .requests(&Filter::default(), Page::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all.len(), 3);
+        let totals = store
+            .totals(&Filter::default(), GroupBy::User)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(totals[0].requests, 3);
+        assert_eq!(totals[0].input_tokens, 3 << 40);
+        let sessions = store
+            .sessions(&Filter::default(), Page::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sessions[0].requests, 3);
     }
 
     #[test]

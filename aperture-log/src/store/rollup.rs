@@ -13,6 +13,15 @@ use rusqlite::{Transaction, params};
 use super::sqlite::int;
 use super::{RequestRecord, StoreError, rfc3339_ms};
 
+/// The most tokens (or nanodollars) one record adds to a rollup: far beyond any real request,
+/// low enough that sums over billions of records stay within SQLite's 64-bit integers. An
+/// upstream that reports absurd usage must not stop records from being stored.
+const MAX_PER_RECORD: u64 = 1 << 40;
+
+fn capped(v: u64) -> u64 {
+    v.min(MAX_PER_RECORD)
+}
+
 /// Sums for one `usage_daily` key.
 #[derive(Debug, Default)]
 struct Usage {
@@ -50,7 +59,8 @@ impl Rollups {
     pub(crate) fn add(&mut self, r: &RequestRecord) {
         let day = rfc3339_ms(r.time_ms)[..10].to_string();
         let u = &r.usage;
-        let cost = r.cost.as_ref().map_or(0, |c| c.nanodollars);
+        let cost = capped(r.cost.as_ref().map_or(0, |c| c.nanodollars));
+        let (input, output) = (capped(u.input), capped(u.output));
         let e = self
             .usage
             .entry((
@@ -60,13 +70,15 @@ impl Rollups {
                 r.model.clone(),
             ))
             .or_default();
-        e.requests += 1;
-        e.input += u.input;
-        e.output += u.output;
-        e.cache_read += u.cache_read;
-        e.cache_write += u.cache_write_5m + u.cache_write_1h;
-        e.reasoning += u.reasoning;
-        e.cost += cost;
+        e.requests = e.requests.saturating_add(1);
+        e.input = e.input.saturating_add(input);
+        e.output = e.output.saturating_add(output);
+        e.cache_read = e.cache_read.saturating_add(capped(u.cache_read));
+        e.cache_write = e
+            .cache_write
+            .saturating_add(capped(u.cache_write_5m.saturating_add(u.cache_write_1h)));
+        e.reasoning = e.reasoning.saturating_add(capped(u.reasoning));
+        e.cost = e.cost.saturating_add(cost);
 
         let key = (r.session_id.clone(), r.identity.login.clone());
         match self.sessions.get_mut(&key) {
@@ -77,10 +89,10 @@ impl Rollups {
                     s.agent = r.user_agent.clone();
                 }
                 s.last_ms = s.last_ms.max(r.time_ms);
-                s.requests += 1;
-                s.input += u.input;
-                s.output += u.output;
-                s.cost += cost;
+                s.requests = s.requests.saturating_add(1);
+                s.input = s.input.saturating_add(input);
+                s.output = s.output.saturating_add(output);
+                s.cost = s.cost.saturating_add(cost);
             }
             None => {
                 self.sessions.insert(
@@ -91,8 +103,8 @@ impl Rollups {
                         first_ms: r.time_ms,
                         last_ms: r.time_ms,
                         requests: 1,
-                        input: u.input,
-                        output: u.output,
+                        input,
+                        output,
                         cost,
                     },
                 );
@@ -102,16 +114,18 @@ impl Rollups {
 
     /// Upserts the deltas in the batch's transaction.
     pub(crate) fn write(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        // `MIN(a + b, i64::MAX)`: an overflowing sum becomes a REAL, which MIN turns back into
+        // the largest integer instead of a type error that would lose the batch.
         let mut usage = tx.prepare_cached(
             "INSERT INTO usage_daily VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (day, login, provider, model) DO UPDATE SET
-                requests = requests + excluded.requests,
-                input_tokens = input_tokens + excluded.input_tokens,
-                output_tokens = output_tokens + excluded.output_tokens,
-                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-                cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-                reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-                cost_nanodollars = cost_nanodollars + excluded.cost_nanodollars",
+                requests = MIN(requests + excluded.requests, 9223372036854775807),
+                input_tokens = MIN(input_tokens + excluded.input_tokens, 9223372036854775807),
+                output_tokens = MIN(output_tokens + excluded.output_tokens, 9223372036854775807),
+                cache_read_tokens = MIN(cache_read_tokens + excluded.cache_read_tokens, 9223372036854775807),
+                cache_write_tokens = MIN(cache_write_tokens + excluded.cache_write_tokens, 9223372036854775807),
+                reasoning_tokens = MIN(reasoning_tokens + excluded.reasoning_tokens, 9223372036854775807),
+                cost_nanodollars = MIN(cost_nanodollars + excluded.cost_nanodollars, 9223372036854775807)",
         )?;
         for ((day, login, provider, model), u) in self.usage {
             usage.execute(params![
@@ -135,10 +149,10 @@ impl Rollups {
                         THEN excluded.agent ELSE agent END,
                 first_id = CASE WHEN (excluded.first_ms, excluded.first_id) < (first_ms, first_id)
                         THEN excluded.first_id ELSE first_id END,
-                requests = requests + excluded.requests,
-                input_tokens = input_tokens + excluded.input_tokens,
-                output_tokens = output_tokens + excluded.output_tokens,
-                cost_nanodollars = cost_nanodollars + excluded.cost_nanodollars,
+                requests = MIN(requests + excluded.requests, 9223372036854775807),
+                input_tokens = MIN(input_tokens + excluded.input_tokens, 9223372036854775807),
+                output_tokens = MIN(output_tokens + excluded.output_tokens, 9223372036854775807),
+                cost_nanodollars = MIN(cost_nanodollars + excluded.cost_nanodollars, 9223372036854775807),
                 first_ms = MIN(first_ms, excluded.first_ms),
                 last_ms = MAX(last_ms, excluded.last_ms)",
         )?;

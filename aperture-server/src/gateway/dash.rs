@@ -62,12 +62,17 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// `YYYY-MM-DD` (UTC midnight) or unix milliseconds.
+/// The latest time a query may name: the year 9999.
+const MAX_MS: i64 = 253_402_300_799_999;
+
+/// `YYYY-MM-DD` (UTC midnight) or unix milliseconds, up to the year 9999.
 fn parse_time(name: &str, v: &str) -> Result<i64, Bad> {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         return v
             .parse()
-            .map_err(|_| bad(format!("{name}: not a time: {v:?}")));
+            .ok()
+            .filter(|t| *t <= MAX_MS)
+            .ok_or_else(|| bad(format!("{name}: not a time: {v:?}")));
     }
     let parts: Vec<&str> = v.split('-').collect();
     let nums: Option<Vec<i64>> = match parts.as_slice() {
@@ -76,8 +81,18 @@ fn parse_time(name: &str, v: &str) -> Result<i64, Bad> {
         }
         _ => None,
     };
+    let days_in = |y: i64, m: i64| match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
     match nums.as_deref() {
-        Some(&[y, m, d]) if (1..=12).contains(&m) && (1..=31).contains(&d) => {
+        Some(&[y, m, d])
+            if (1970..=9999).contains(&y)
+                && (1..=12).contains(&m)
+                && (1..=days_in(y, m)).contains(&d) =>
+        {
             Ok(days_from_civil(y, m, d) * 86_400_000)
         }
         _ => Err(bad(format!(
@@ -228,7 +243,11 @@ pub(crate) async fn answer(
             "stack_misconfigured",
         )),
     };
-    result.unwrap_or_else(|res| res)
+    let mut res = result.unwrap_or_else(|res| res);
+    // Prompts, responses and usage: never kept in a browser or proxy cache.
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// One more row than asked tells whether there is a next page.
@@ -289,12 +308,18 @@ async fn request(
 }
 
 async fn usage(db: &Arc<dyn Store>, f: Filter, pairs: &[(String, String)]) -> Result<Res, Res> {
-    let top = pairs
-        .iter()
-        .find(|(k, _)| k == "top")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(10)
-        .min(100);
+    let top = match pairs.iter().rfind(|(k, v)| k == "top" && !v.is_empty()) {
+        None => 10,
+        Some((_, v)) => match v.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(plain_error(
+                    StatusCode::BAD_REQUEST,
+                    "top: a number from 1 to 100",
+                ));
+            }
+        },
+    };
     let (by_user, by_model, by_day) = query(db, move |s| {
         Ok((
             s.totals(&f, GroupBy::User)?,
@@ -366,6 +391,10 @@ mod tests {
         assert_eq!(parse_time("from", "12345").ok(), Some(12_345));
         assert!(parse_time("from", "2026-13-01").is_err());
         assert!(parse_time("from", "yesterday").is_err());
+        assert!(parse_time("from", "2026-02-29").is_err());
+        assert!(parse_time("from", "2028-02-29").is_ok());
+        assert!(parse_time("from", "2026-04-31").is_err());
+        assert!(parse_time("to", "9223372036854775807").is_err());
     }
 
     #[test]

@@ -153,7 +153,9 @@ pub(crate) fn answer(req: &Req, access: &Access) -> Res {
         "assets/app.css" => return asset(req, APP_CSS, "text/css; charset=utf-8", &tags().1),
         _ => {}
     }
-    if !is_page(rest) {
+    // One spelling per page: no empty segments (`/ui//settings`), a trailing `/` ignored.
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if !is_page(rest) || (!rest.is_empty() && rest.split('/').any(str::is_empty)) {
         return error_page(StatusCode::NOT_FOUND, "no such page");
     }
     if !access.is_admin() {
