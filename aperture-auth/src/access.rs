@@ -75,8 +75,7 @@ impl Access {
         if self.models.is_empty() {
             return false;
         }
-        let name = format!("{provider}/{model}");
-        self.models.iter().any(|g| g.matches(&name))
+        self.models.iter().any(|g| g.matches_model(provider, model))
     }
 
     /// The grant headers that apply to a request routed to `provider/model`, in order.

@@ -58,8 +58,22 @@ impl ModelGlob {
 
     /// Whether `name` (for example `anthropic/claude-sonnet-4-6`) matches.
     pub fn matches(&self, name: &str) -> bool {
-        let parts: Vec<&str> = name.split('/').collect();
-        match_segments(&self.segments, &parts)
+        with_parts(None, name, |parts| match_segments(&self.segments, parts))
+    }
+
+    /// Whether `provider/model` matches, without building that string (the per-request grant
+    /// check).
+    ///
+    /// ```
+    /// use aperture_config::ModelGlob;
+    /// let g = ModelGlob::parse("openrouter/anthropic/*").unwrap();
+    /// assert!(g.matches_model("openrouter", "anthropic/claude-x"));
+    /// assert!(!g.matches_model("anthropic", "claude-x"));
+    /// ```
+    pub fn matches_model(&self, provider: &str, model: &str) -> bool {
+        with_parts(Some(provider), model, |parts| {
+            match_segments(&self.segments, parts)
+        })
     }
 
     /// Whether the first segment matches `first` (used to check that a glob can name a
@@ -86,6 +100,22 @@ impl ModelGlob {
             _ => None,
         }
     }
+}
+
+/// Calls `f` with the `/`-separated segments of `prefix` (one segment) and `name`, on the stack
+/// for names of up to eight segments.
+fn with_parts<'a, R>(prefix: Option<&'a str>, name: &'a str, f: impl FnOnce(&[&'a str]) -> R) -> R {
+    let mut buf: [&'a str; 8] = [""; 8];
+    let mut n = 0;
+    for part in prefix.into_iter().chain(name.split('/')) {
+        if n == buf.len() {
+            let all: Vec<&str> = prefix.into_iter().chain(name.split('/')).collect();
+            return f(&all);
+        }
+        buf[n] = part;
+        n += 1;
+    }
+    f(&buf[..n])
 }
 
 fn match_segments(pat: &[Segment], parts: &[&str]) -> bool {
@@ -312,6 +342,23 @@ mod tests {
     }
 
     proptest! {
+        /// The allocation-free `provider`, `model` form agrees with matching the joined name,
+        /// also past the eight segments kept on the stack.
+        #[test]
+        fn matches_model_agrees_with_matches(
+            glob in "(\\*\\*|[ab*]{1,3})(/(\\*\\*|[ab*]{1,3})){0,4}",
+            provider in "[ab]{1,2}",
+            model in "[ab]{1,2}(/[ab]{1,2}){0,10}",
+        ) {
+            let Ok(g) = ModelGlob::parse(&glob) else {
+                return Ok(()); // `a**` and the like are not globs.
+            };
+            prop_assert_eq!(
+                g.matches_model(&provider, &model),
+                g.matches(&format!("{provider}/{model}"))
+            );
+        }
+
         #[test]
         fn literal_globs_match_only_themselves(a in "[a-z0-9.-]{1,8}", b in "[a-z0-9.-]{1,8}") {
             let name = format!("{a}/{b}");
