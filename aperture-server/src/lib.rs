@@ -22,4 +22,4 @@ pub mod upstream;
 
 pub use idle::{IdleTimeout, StreamIdleTimeout};
 pub use request_id::RequestId;
-pub use serve::{listen_addrs, serve, serve_gateway, shutdown_signal};
+pub use serve::{listen, listen_addrs, serve, serve_gateway, shutdown_signal};

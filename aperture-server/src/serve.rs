@@ -151,6 +151,22 @@ fn json(status: StatusCode, body: &'static str) -> Response<Body> {
     r
 }
 
+/// Binds `addr` for the gateway with `SO_REUSEADDR` and a listen backlog of 4,096 (the kernel
+/// caps it at `net.core.somaxconn`): a burst of new connections, such as 2,000 agents opening
+/// streams within a second, waits in the queue instead of overflowing it and retrying a second
+/// later (tokio's own `bind` uses 1,024).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 /// Resolves when the process gets SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

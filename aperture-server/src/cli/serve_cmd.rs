@@ -134,7 +134,7 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         });
         let mut listeners = Vec::new();
         for addr in addrs {
-            match tokio::net::TcpListener::bind(addr).await {
+            match crate::listen(addr) {
                 Ok(l) => listeners.push(l),
                 Err(e) => {
                     let _ = writeln!(err, "aperture: cannot listen on {addr}: {e}");
