@@ -15,6 +15,7 @@
 
 use http::HeaderMap;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::format::ResponseFormat;
 
@@ -94,7 +95,8 @@ pub fn session_id(
     if let Some(v) = header("x-claude-code-session-id") {
         return (clean(v), SessionSource::ClaudeCodeHeader);
     }
-    let body: Option<Value> = serde_json::from_slice(request_body).ok();
+    let body: Option<Value> =
+        peek(request_body).or_else(|| serde_json::from_slice(request_body).ok());
     if format.is_anthropic() {
         let user_id = body
             .as_ref()
@@ -137,6 +139,130 @@ pub fn session_id(
         format!("rnd_{}", hex(&(hooks.random)())),
         SessionSource::Random,
     )
+}
+
+/// The top-level fields session extraction reads; everything else is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    previous_response_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    system: Option<&'a RawValue>,
+    #[serde(borrow)]
+    instructions: Option<&'a RawValue>,
+    #[serde(borrow, rename = "systemInstruction")]
+    system_instruction_camel: Option<&'a RawValue>,
+    #[serde(borrow)]
+    system_instruction: Option<&'a RawValue>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    contents: Option<&'a RawValue>,
+}
+
+/// The fields of one message that session extraction reads.
+#[derive(serde::Deserialize)]
+struct MessagePeek<'a> {
+    #[serde(borrow)]
+    role: Option<&'a RawValue>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    parts: Option<&'a RawValue>,
+}
+
+/// A small document with just what [`first_system_text`], [`first_user_text`], the metadata
+/// and `previous_response_id` look at, read from `body` without building the rest: a coding
+/// agent's request carries the whole conversation (often megabytes), of which only the first
+/// system and user messages matter. `None` when the body is not a plain object this can read
+/// (duplicate keys, say): the caller then parses it whole, so the answer is always the same.
+fn peek(body: &[u8]) -> Option<Value> {
+    let p: Peek<'_> = serde_json::from_slice(body).ok()?;
+    let parse = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).ok();
+    let mut out = serde_json::Map::new();
+    for (key, raw) in [
+        ("metadata", p.metadata),
+        ("previous_response_id", p.previous_response_id),
+        ("system", p.system),
+        ("instructions", p.instructions),
+        ("systemInstruction", p.system_instruction_camel),
+        ("system_instruction", p.system_instruction),
+    ] {
+        if let Some(raw) = raw {
+            out.insert(key.to_string(), parse(raw)?);
+        }
+    }
+    // The first of `messages`, `input`, `contents` that is an array holds the conversation; a
+    // string `input` is the user's text.
+    let mut found = false;
+    for (key, raw) in [
+        ("messages", p.messages),
+        ("input", p.input),
+        ("contents", p.contents),
+    ] {
+        let Some(raw) = raw else { continue };
+        let text = raw.get().trim_start();
+        if !found && text.starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+            out.insert(key.to_string(), Value::Array(opening_messages(&items)?));
+            found = true;
+        } else if key == "input" && text.starts_with('"') {
+            out.insert(key.to_string(), parse(raw)?);
+        }
+    }
+    Some(Value::Object(out))
+}
+
+/// The messages that decide the first system text and the first user text, in order: the first
+/// `system` / `developer` message, and user messages up to the first with text. Others (the
+/// assistant's, tool results, later turns) are never parsed.
+fn opening_messages(items: &[&RawValue]) -> Option<Vec<Value>> {
+    let mut out = Vec::new();
+    let (mut have_system, mut have_user) = (false, false);
+    for raw in items {
+        if have_system && have_user {
+            break;
+        }
+        if !raw.get().trim_start().starts_with('{') {
+            continue; // Not a message object: it can hold neither text.
+        }
+        let m: MessagePeek<'_> = serde_json::from_str(raw.get()).ok()?;
+        let role: Option<Value> = match m.role {
+            Some(r) => Some(serde_json::from_str(r.get()).ok()?),
+            None => None,
+        };
+        let role_str = role.as_ref().and_then(Value::as_str);
+        let system = matches!(role_str, Some("system" | "developer"));
+        let user = matches!(role_str, Some("user") | None);
+        if !(system && !have_system) && !(user && !have_user) {
+            continue;
+        }
+        let mut msg = serde_json::Map::new();
+        if let Some(role) = role {
+            msg.insert("role".into(), role);
+        }
+        for (key, raw) in [("content", m.content), ("parts", m.parts)] {
+            if let Some(raw) = raw {
+                msg.insert(key.into(), serde_json::from_str(raw.get()).ok()?);
+            }
+        }
+        let msg = Value::Object(msg);
+        if system {
+            have_system = true;
+        } else {
+            have_user = msg
+                .get("content")
+                .and_then(text_of)
+                .or_else(|| msg.get("parts").and_then(text_of))
+                .is_some();
+        }
+        out.push(msg);
+    }
+    Some(out)
 }
 
 /// The session in an Anthropic `metadata.user_id`: the UUID after `_session_`
@@ -252,4 +378,127 @@ fn first_user_text(body: &Value) -> Option<&str> {
                 .and_then(text_of)
                 .or_else(|| m.get("parts").and_then(text_of))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Everything the session id reads from a body, as owned values.
+    fn read(body: &Value) -> (Option<String>, Option<String>, Option<Value>, Option<Value>) {
+        (
+            first_system_text(body).map(str::to_string),
+            first_user_text(body).map(str::to_string),
+            body.get("metadata").cloned(),
+            body.get("previous_response_id").cloned(),
+        )
+    }
+
+    fn content() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "[a-c]{0,3}".prop_map(Value::String),
+            Just(Value::Null),
+            Just(json!(7)),
+            proptest::collection::vec(
+                prop_oneof![
+                    "[a-c]{1,3}".prop_map(|t| json!({"type": "text", "text": t})),
+                    Just(json!({"type": "image", "source": {}})),
+                    "[a-c]{1,2}".prop_map(Value::String),
+                ],
+                0..3
+            )
+            .prop_map(Value::Array),
+            "[a-c]{1,3}".prop_map(|t| json!({"text": t})),
+        ]
+    }
+
+    fn message() -> impl Strategy<Value = Value> {
+        (
+            prop_oneof![
+                Just(Some(json!("user"))),
+                Just(Some(json!("system"))),
+                Just(Some(json!("developer"))),
+                Just(Some(json!("assistant"))),
+                Just(Some(json!(5))),
+                Just(None),
+            ],
+            proptest::option::of(content()),
+            proptest::option::of(content()),
+            any::<bool>(),
+        )
+            .prop_map(|(role, content, parts, scalar)| {
+                if scalar {
+                    return json!("not a message");
+                }
+                let mut m = serde_json::Map::new();
+                if let Some(r) = role {
+                    m.insert("role".into(), r);
+                }
+                if let Some(c) = content {
+                    m.insert("content".into(), c);
+                }
+                if let Some(p) = parts {
+                    m.insert("parts".into(), p);
+                }
+                m.insert("extra".into(), json!({"big": [1, 2, 3]}));
+                Value::Object(m)
+            })
+    }
+
+    fn body() -> impl Strategy<Value = Value> {
+        let list = || proptest::collection::vec(message(), 0..8).prop_map(Value::Array);
+        (
+            proptest::option::of(prop_oneof![list(), Just(Value::Null), Just(json!("x"))]),
+            proptest::option::of(prop_oneof![
+                list(),
+                "[a-c]{0,3}".prop_map(Value::String),
+                Just(Value::Null)
+            ]),
+            proptest::option::of(list()),
+            proptest::option::of(content()),
+            proptest::option::of(content()),
+            any::<bool>(),
+        )
+            .prop_map(|(messages, input, contents, system, instructions, meta)| {
+                let mut b = serde_json::Map::new();
+                b.insert("model".into(), json!("m"));
+                for (k, v) in [
+                    ("messages", messages),
+                    ("input", input),
+                    ("contents", contents),
+                    ("system", system),
+                    ("instructions", instructions),
+                ] {
+                    if let Some(v) = v {
+                        b.insert(k.into(), v);
+                    }
+                }
+                if meta {
+                    b.insert("metadata".into(), json!({"user_id": "u_session_x"}));
+                    b.insert("previous_response_id".into(), json!("resp_1"));
+                }
+                Value::Object(b)
+            })
+    }
+
+    proptest! {
+        /// Reading only the opening of the conversation gives what parsing all of it gives.
+        #[test]
+        fn peek_reads_what_a_full_parse_reads(b in body()) {
+            let bytes = serde_json::to_vec(&b).unwrap_or_default();
+            let peeked = peek(&bytes);
+            prop_assert!(peeked.is_some(), "{}", b);
+            prop_assert_eq!(read(&peeked.unwrap_or_default()), read(&b));
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_fall_back_to_the_full_parse() {
+        let body = br#"{"messages": [], "messages": [{"role": "user", "content": "b"}]}"#;
+        assert!(peek(body).is_none());
+        assert!(peek(b"[1, 2]").is_none());
+    }
 }
