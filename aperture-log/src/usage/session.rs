@@ -238,7 +238,8 @@ fn opening_messages(items: &[&RawValue]) -> Option<Vec<Value>> {
         let role_str = role.as_ref().and_then(Value::as_str);
         let system = matches!(role_str, Some("system" | "developer"));
         let user = matches!(role_str, Some("user") | None);
-        if !(system && !have_system) && !(user && !have_user) {
+        let wanted = (system && !have_system) || (user && !have_user);
+        if !wanted {
             continue;
         }
         let mut msg = serde_json::Map::new();
