@@ -166,6 +166,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     row!("sessions, one user (Logs)", store.sessions(&user, page));
     row!(
+        "sessions, last 7 days (date filter: reads the rows)",
+        store.sessions(&last_week, page)
+    );
+    row!(
         "sessions, indexed header x-team=team-2",
         store.sessions(&team, page)
     );
