@@ -69,6 +69,17 @@ pub enum ReloadSource {
     Api = 2,
 }
 
+impl ReloadSource {
+    /// The name used in logs and `/metrics` labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReloadSource::File => "file",
+            ReloadSource::Signal => "signal",
+            ReloadSource::Api => "api",
+        }
+    }
+}
+
 struct FileState {
     text: String,
     hash: String,
@@ -143,7 +154,7 @@ impl ConfigStore {
                     "cannot read {}: {e}; keeping the running config",
                     path.display()
                 );
-                eprintln!("aperture: reload: {why}");
+                tracing::warn!(source = source.name(), "reload: {why}");
                 self.reloads.count(source, false);
                 return Reload::Kept(why);
             }
@@ -159,18 +170,21 @@ impl ConfigStore {
             .iter()
             .filter(|d| d.severity != Severity::Info)
         {
-            eprintln!("{}", d.render(&shown));
+            tracing::warn!(source = source.name(), "{}", d.render(&shown));
         }
         let Some(config) = loaded.config else {
             let why = format!("{shown} has errors; keeping the running config");
-            eprintln!("aperture: reload: {why}");
+            tracing::warn!(source = source.name(), "reload: {why}");
             self.reloads.count(source, false);
             return Reload::Kept(why);
         };
         self.snapshot.store(Runtime::new(Arc::new(config)));
-        *state = FileState { text, hash };
+        *state = FileState {
+            text,
+            hash: hash.clone(),
+        };
         self.reloads.count(source, true);
-        eprintln!("aperture: reloaded {shown}");
+        tracing::info!(source = source.name(), file = %shown, %hash, "config reloaded");
         Reload::Applied
     }
 
@@ -252,6 +266,7 @@ impl ConfigStore {
             hash: hash.clone(),
         };
         self.reloads.count(ReloadSource::Api, true);
+        tracing::info!(login = %saver.login, %hash, "config saved through the API");
         Ok(hash)
     }
 
@@ -281,7 +296,7 @@ impl ConfigStore {
                 writeln!(f, "{line}")
             });
         if let Err(e) = result {
-            eprintln!("aperture: config saved, but its history could not be recorded: {e}");
+            tracing::error!(error = %e, "config saved, but its history could not be recorded");
         }
     }
 

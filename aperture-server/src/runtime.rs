@@ -80,13 +80,15 @@ impl Runtime {
                 .map(|t| aperture_log::pricing::PriceTable::from_json(&t))
             {
                 Ok(Ok(table)) => prices.merge(table),
-                Ok(Err(e)) => eprintln!(
-                    "aperture: price_file {}: {e}; using the bundled prices",
-                    path.display()
+                Ok(Err(e)) => tracing::warn!(
+                    price_file = %path.display(),
+                    error = %e,
+                    "price_file cannot be used; using the bundled prices"
                 ),
-                Err(e) => eprintln!(
-                    "aperture: price_file {}: {e}; using the bundled prices",
-                    path.display()
+                Err(e) => tracing::warn!(
+                    price_file = %path.display(),
+                    error = %e,
+                    "price_file cannot be read; using the bundled prices"
                 ),
             }
         }

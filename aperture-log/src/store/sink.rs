@@ -53,7 +53,9 @@ impl LogSink {
             .spawn(move || run_writer(store.as_ref(), rx, &thread_counters));
         // Without the thread the receiver is gone: every record is dropped and counted.
         let thread = thread
-            .inspect_err(|e| eprintln!("aperture-log: cannot start the writer thread: {e}"))
+            .inspect_err(
+                |e| tracing::error!(error = %e, "cannot start the request log writer thread"),
+            )
             .ok();
         let sink = LogSink {
             tx: tx.downgrade(),
@@ -158,7 +160,7 @@ impl WriterHandle {
         let WriterHandle { tx, thread, .. } = self;
         drop(tx); // The last strong sender: the writer sees the end once in-flight sends finish.
         if thread.is_some_and(|t| t.join().is_err()) {
-            eprintln!("aperture-log: the writer thread panicked");
+            tracing::error!("the request log writer thread panicked");
         }
     }
 
@@ -196,12 +198,13 @@ fn write(store: &dyn Store, batch: &[RequestRecord], counters: &Counters) {
     };
     if batch.len() == 1 {
         counters.write_errors.fetch_add(1, Ordering::Relaxed);
-        eprintln!("aperture-log: writing a request record failed: {e}");
+        tracing::error!(error = %e, "writing a request record failed");
         return;
     }
-    eprintln!(
-        "aperture-log: writing a batch of {} request records failed, retrying one by one: {e}",
-        batch.len()
+    tracing::warn!(
+        error = %e,
+        records = batch.len(),
+        "writing a batch of request records failed, retrying one by one"
     );
     let mut failed = 0_usize;
     let mut last_error = None;
@@ -220,6 +223,6 @@ fn write(store: &dyn Store, batch: &[RequestRecord], counters: &Counters) {
         counters
             .write_errors
             .fetch_add(count(failed), Ordering::Relaxed);
-        eprintln!("aperture-log: {failed} request records were not written: {e}");
+        tracing::error!(error = %e, records = failed, "request records were not written");
     }
 }

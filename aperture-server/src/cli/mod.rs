@@ -1,7 +1,7 @@
 //! The `aperture` command line.
 //!
 //! ```text
-//! aperture serve [--config PATH] [--listen ADDR]
+//! aperture serve [--config PATH] [--listen ADDR] [--log-format text|json]
 //! aperture config validate [--strict] [--format text|json] FILE
 //! aperture config schema
 //! aperture version
@@ -15,10 +15,11 @@ use std::process::ExitCode;
 
 use aperture_config::{Loader, Mode};
 
+mod logging;
 mod serve_cmd;
 
 const USAGE: &str = "usage:
-  aperture serve [--config PATH] [--listen ADDR]
+  aperture serve [--config PATH] [--listen ADDR] [--log-format text|json]
   aperture config validate [--strict] [--format text|json] FILE
   aperture config schema
   aperture version

@@ -1,4 +1,4 @@
-//! `aperture serve [--config PATH] [--listen ADDR]`.
+//! `aperture serve [--config PATH] [--listen ADDR] [--log-format text|json]`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use aperture_config::{Loader, Mode, STARTER_CONFIG, Severity};
+use aperture_config::{Loader, LogFormat, Mode, STARTER_CONFIG, Severity};
 
 use crate::config_store::{ConfigStore, ReloadSource};
 use crate::gateway::Gateway;
@@ -18,6 +18,7 @@ use super::usage;
 pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let mut config_path: Option<PathBuf> = None;
     let mut listen: Option<SocketAddr> = None;
+    let mut log_format: Option<LogFormat> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match *arg {
@@ -28,6 +29,11 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
             "--listen" => match it.next().map(|a| a.parse::<SocketAddr>()) {
                 Some(Ok(a)) => listen = Some(a),
                 _ => return usage(err, "--listen needs an address such as 127.0.0.1:8080"),
+            },
+            "--log-format" => match it.next().copied() {
+                Some("text") => log_format = Some(LogFormat::Text),
+                Some("json") => log_format = Some(LogFormat::Json),
+                _ => return usage(err, "--log-format needs text or json"),
             },
             a => return usage(err, &format!("unknown argument {a}")),
         }
@@ -91,6 +97,11 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         return 1;
     };
     let config = Arc::new(config);
+    let filter = match super::logging::filter(&super::logging::directives()) {
+        Ok(f) => f,
+        Err(e) => return usage(err, &e),
+    };
+    super::logging::install(log_format.unwrap_or(config.gateway.log_format), filter);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -127,8 +138,10 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
             loop {
                 hourly.tick().await;
                 let g = purger.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || g.purge_expired()).await {
-                    eprintln!("aperture: retention purge failed: {e}");
+                match tokio::task::spawn_blocking(move || g.purge_expired()).await {
+                    Ok(Ok(0)) | Err(_) => {}
+                    Ok(Ok(n)) => tracing::info!(purged = n, "retention purge"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "retention purge failed"),
                 }
             }
         });
@@ -159,7 +172,7 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         }
         let _ = out.flush();
         crate::shutdown_signal().await;
-        let _ = writeln!(err, "aperture: shutting down");
+        tracing::info!("shutdown signal: stopping listeners, draining streams");
         let _ = stop_tx.send(true);
         for t in tasks {
             let _ = t.await;
@@ -175,6 +188,7 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
 async fn reload_on_sighup(store: Arc<ConfigStore>, hangups: Option<tokio::signal::unix::Signal>) {
     let Some(mut hup) = hangups else { return };
     while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: re-reading the config file");
         store.reload(ReloadSource::Signal).await;
     }
 }

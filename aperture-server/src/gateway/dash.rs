@@ -185,7 +185,7 @@ async fn query<T: Send + 'static>(
     match tokio::task::spawn_blocking(move || f(db.as_ref())).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
-            eprintln!("aperture: dashboard query failed: {e}");
+            tracing::error!(error = %e, "dashboard query failed");
             Err(plain_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the request log could not be read",

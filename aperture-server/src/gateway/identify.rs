@@ -114,7 +114,7 @@ async fn resolve(
             Ok(WhoIs::NotFound) => {}
             Ok(WhoIs::NoIdentity) => return Err(UNKNOWN),
             Err(e) => {
-                eprintln!("aperture: identity service unavailable for peer {peer}: {e}");
+                tracing::warn!(%peer, error = %e, "identity service unavailable");
                 return Err(Refusal(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "identity service unavailable",

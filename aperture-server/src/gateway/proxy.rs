@@ -65,7 +65,7 @@ impl Proxy {
         if current.0 != key {
             match crate::upstream::build_client(gw) {
                 Ok(c) => *current = (key, c),
-                Err(e) => eprintln!("aperture: keeping the previous upstream client: {e}"),
+                Err(e) => tracing::warn!(error = %e, "keeping the previous upstream client"),
             }
         }
         current.1.clone()
