@@ -12,6 +12,7 @@ pub const LOOPBACK_LOGIN: &str = "(loopback)";
 
 /// Where an identity came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IdentitySource {
     /// Trusted `Tailscale-User-*` headers from a configured proxy.
     Headers,
@@ -21,6 +22,8 @@ pub enum IdentitySource {
     Static,
     /// A loopback peer.
     Loopback,
+    /// An identity source an embedding application added (API keys, JWTs, …), named by it.
+    Custom(&'static str),
 }
 
 impl IdentitySource {
@@ -31,6 +34,7 @@ impl IdentitySource {
             Self::Tailscale => "tailscale",
             Self::Static => "static",
             Self::Loopback => "loopback",
+            Self::Custom(name) => name,
         }
     }
 }

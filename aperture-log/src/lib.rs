@@ -9,7 +9,9 @@
 
 pub mod pricing;
 pub mod record;
+pub mod slot;
 pub mod store;
 pub mod usage;
 
 pub use record::{Observation, ToolCall, Usage};
+pub use slot::{RecordSlot, SlotData};

@@ -3,14 +3,16 @@
 //! snapshot they started with.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aperture_auth::{Access, Identity};
-use aperture_config::{Diagnostic, Diagnostics, Loader, Mode, Severity};
+use aperture_config::{Config, Diagnostic, Diagnostics, Loader, Mode, Severity};
 
-use crate::runtime::{Runtime, Snapshot};
+use crate::compose::Stacks;
+use crate::error::Error;
+use crate::runtime::{Active, Runtime, Snapshot};
 
 /// SHA-256 of `text`, lowercase hex.
 pub fn hash_text(text: &str) -> String {
@@ -27,17 +29,6 @@ pub enum Reload {
     Applied,
     /// The file could not be read or had errors; the running config stays. The text says why.
     Kept(String),
-}
-
-/// Why a save was refused.
-#[derive(Debug)]
-pub enum SaveError {
-    /// The config changed since the caller read it; the current hash is given.
-    Stale(String),
-    /// Strict validation, the lockout guard or an empty text refused it.
-    Invalid(Diagnostics),
-    /// The file could not be written.
-    Io(String),
 }
 
 /// Reload counts by source and result, for `/metrics`.
@@ -85,9 +76,15 @@ struct FileState {
     hash: String,
 }
 
+/// Composes the stacks for a config version; the store is handed in (weakly) so the admin
+/// service can save and reload through it.
+pub(crate) type Composer = Box<dyn Fn(Arc<Runtime>, Weak<ConfigStore>) -> Stacks + Send + Sync>;
+
 /// The running config and where it lives.
 pub struct ConfigStore {
     snapshot: Snapshot,
+    compose: Composer,
+    me: Weak<ConfigStore>,
     file: Option<PathBuf>,
     history: PathBuf,
     state: tokio::sync::Mutex<FileState>,
@@ -104,20 +101,39 @@ impl std::fmt::Debug for ConfigStore {
 }
 
 impl ConfigStore {
-    /// A store serving `runtime`, whose config text is `text`. With a `file`, saves write it
-    /// and reloads read it; without one (an embedded gateway), saves only swap the config.
-    pub fn new(runtime: Runtime, text: String, file: Option<PathBuf>) -> Self {
-        let history = runtime.config.gateway.data_dir.join("config-history");
-        Self {
-            snapshot: Snapshot::new(runtime),
-            file,
-            history,
-            state: tokio::sync::Mutex::new(FileState {
-                hash: hash_text(&text),
-                text,
-            }),
-            reloads: ReloadCounts::default(),
-        }
+    /// A store serving `config`, whose text is `text`, with stacks from `compose`. With a
+    /// `file`, saves write it and reloads read it; without one (an embedded gateway), saves only
+    /// swap the config.
+    pub(crate) fn new(
+        config: Arc<Config>,
+        text: String,
+        file: Option<PathBuf>,
+        compose: Composer,
+    ) -> Arc<Self> {
+        let history = config.gateway.data_dir.join("config-history");
+        Arc::new_cyclic(|me: &Weak<ConfigStore>| {
+            let runtime = Arc::new(Runtime::new(config));
+            let stacks = compose(runtime.clone(), me.clone());
+            Self {
+                snapshot: Snapshot::new(Active { runtime, stacks }),
+                compose,
+                me: me.clone(),
+                file,
+                history,
+                state: tokio::sync::Mutex::new(FileState {
+                    hash: hash_text(&text),
+                    text,
+                }),
+                reloads: ReloadCounts::default(),
+            }
+        })
+    }
+
+    /// Compiles `config`, composes its stacks and makes it the running version.
+    fn activate(&self, config: Arc<Config>) {
+        let runtime = Arc::new(Runtime::new(config));
+        let stacks = (self.compose)(runtime.clone(), self.me.clone());
+        self.snapshot.store(Active { runtime, stacks });
     }
 
     /// The current runtime snapshot.
@@ -178,7 +194,7 @@ impl ConfigStore {
             self.reloads.count(source, false);
             return Reload::Kept(why);
         };
-        self.snapshot.store(Runtime::new(Arc::new(config)));
+        self.activate(Arc::new(config));
         *state = FileState {
             text,
             hash: hash.clone(),
@@ -212,13 +228,15 @@ impl ConfigStore {
         base_hash: &str,
         saver: &Identity,
         saver_under: &(dyn Fn(&aperture_config::Config) -> Option<Identity> + Sync),
-    ) -> Result<String, SaveError> {
+    ) -> Result<String, Error> {
         let mut state = self.state.lock().await;
         // A file edited since the last reload is read first, so a save never silently
         // overwrites an edit the watcher has not picked up yet.
         self.reload_locked(&mut state, ReloadSource::File);
         if base_hash != state.hash {
-            return Err(SaveError::Stale(state.hash.clone()));
+            return Err(Error::StaleConfig {
+                current: state.hash.clone(),
+            });
         }
         let text = aperture_config::restore_redacted(text, &state.text).map_err(|missing| {
             let mut ds = Diagnostics::new();
@@ -229,15 +247,15 @@ impl ConfigStore {
                     "\"__REDACTED__\" cannot be kept here (no secret was here, or where it is sent changed): enter the value",
                 ));
             }
-            SaveError::Invalid(ds)
+            Error::InvalidConfig(ds)
         })?;
         let diagnostics = Self::validate(&text);
         if diagnostics.has_errors() {
-            return Err(SaveError::Invalid(diagnostics));
+            return Err(Error::InvalidConfig(diagnostics));
         }
         let loaded = Loader::new().mode(Mode::Strict).load_str(&text);
         let Some(config) = loaded.config else {
-            return Err(SaveError::Invalid(loaded.diagnostics));
+            return Err(Error::InvalidConfig(loaded.diagnostics));
         };
         // The saver, as the new config would identify them, must still be an admin.
         let still_admin = saver_under(&config)
@@ -252,15 +270,15 @@ impl ConfigStore {
                     serde_json::Value::from(saver.login.as_str())
                 ),
             ));
-            return Err(SaveError::Invalid(ds));
+            return Err(Error::InvalidConfig(ds));
         }
         let hash = hash_text(&text);
         if let Some(path) = &self.file {
             write_atomically(path, &text)
-                .map_err(|e| SaveError::Io(format!("cannot write {}: {e}", path.display())))?;
+                .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))?;
             self.record_history(&state, &hash, &saver.login);
         }
-        self.snapshot.store(Runtime::new(Arc::new(config)));
+        self.activate(Arc::new(config));
         *state = FileState {
             text,
             hash: hash.clone(),

@@ -8,7 +8,9 @@
 
 pub mod body;
 pub mod cli;
+pub(crate) mod compose;
 pub mod config_store;
+pub mod error;
 pub mod gateway;
 mod headers;
 mod idle;
@@ -20,6 +22,7 @@ mod serve;
 pub mod tailscale;
 pub mod upstream;
 
+pub use error::Error;
 pub use idle::{IdleTimeout, StreamIdleTimeout};
 pub use request_id::RequestId;
 pub use serve::{listen, listen_addrs, serve, serve_gateway, shutdown_signal};

@@ -24,28 +24,25 @@ pub struct Upstream {
     pub keyfile: bool,
 }
 
-/// Everything a request needs from the config, built once per config version.
+/// Everything a request needs from the config, built once per config version. The compose
+/// step derives each layer's settings from it.
 #[derive(Debug)]
 pub struct Runtime {
     /// The config it was built from.
     pub config: Arc<Config>,
     /// Model → provider.
-    pub routes: RouteTable,
+    pub routes: Arc<RouteTable>,
     /// Routable, enabled providers by id.
-    pub upstreams: HashMap<String, Upstream>,
+    pub upstreams: Arc<HashMap<String, Upstream>>,
     /// Prices: the bundled table with `gateway.price_file` merged over it.
     pub prices: Arc<aperture_log::pricing::PriceTable>,
     /// Every credential in the config, to scrub from stored records (computed once).
     pub secrets: Arc<ConfiguredSecrets>,
     /// Tailscale WhoIs, when `gateway.identity.tailscale` is enabled.
-    pub whois: Option<WhoIsClient>,
-    /// Evaluated grants per login (grants only change with the config, which replaces the
-    /// whole runtime).
-    access: RwLock<HashMap<String, Arc<Access>>>,
+    pub whois: Option<Arc<WhoIsClient>>,
+    /// The grants, with each login's evaluation remembered.
+    pub grants: Arc<GrantCache>,
 }
-
-/// Logins whose access is remembered per runtime before the cache starts over.
-const ACCESS_CACHE_LIMIT: usize = 10_000;
 
 impl Runtime {
     /// Compiles a validated config.
@@ -73,7 +70,7 @@ impl Runtime {
             .identity
             .tailscale
             .as_ref()
-            .map(|t| WhoIsClient::new(t.socket.clone(), t.cache_ttl));
+            .map(|t| Arc::new(WhoIsClient::new(t.socket.clone(), t.cache_ttl)));
         let mut prices = aperture_log::pricing::PriceTable::bundled();
         if let Some(path) = &config.gateway.price_file {
             match std::fs::read_to_string(path)
@@ -93,19 +90,45 @@ impl Runtime {
             }
         }
         Self {
-            routes: RouteTable::new(&config),
-            upstreams,
+            routes: Arc::new(RouteTable::new(&config)),
+            upstreams: Arc::new(upstreams),
             prices: Arc::new(prices),
             secrets: Arc::new(ConfiguredSecrets(
                 crate::gateway::record::redact::configured_secrets(&config),
             )),
             whois,
+            grants: Arc::new(GrantCache::new(config.clone())),
+            config,
+        }
+    }
+
+    /// The grants of `identity`, evaluated once per login and config version.
+    pub fn access(&self, identity: &Identity) -> Arc<Access> {
+        self.grants.access(identity)
+    }
+}
+
+/// A config's grants, with each login's evaluation remembered (grants only change with the
+/// config, which replaces the whole cache).
+#[derive(Debug)]
+pub struct GrantCache {
+    config: Arc<Config>,
+    access: RwLock<HashMap<String, Arc<Access>>>,
+}
+
+/// Logins whose access is remembered per config before the cache starts over.
+const ACCESS_CACHE_LIMIT: usize = 10_000;
+
+impl GrantCache {
+    /// The grants of `config`.
+    pub fn new(config: Arc<Config>) -> Self {
+        Self {
             config,
             access: RwLock::default(),
         }
     }
 
-    /// The grants of `identity`, evaluated once per login and config version.
+    /// The grants of `identity`, evaluated once per login and group set.
     pub fn access(&self, identity: &Identity) -> Arc<Access> {
         if !identity.capabilities.is_empty() {
             // Network grants vary per node: not cached here (the WhoIs answer is).
@@ -145,27 +168,42 @@ impl std::fmt::Debug for ConfiguredSecrets {
     }
 }
 
-/// The current runtime, swapped whole on reload; each request takes one snapshot.
+/// One config version at work: its runtime and the two stacks composed from it.
+#[derive(Debug)]
+pub struct Active {
+    /// The compiled config.
+    pub runtime: Arc<Runtime>,
+    /// The stacks composed for it.
+    pub(crate) stacks: crate::compose::Stacks,
+}
+
+/// The current config version, swapped whole on reload; each request takes one and runs to
+/// its end on it.
 #[derive(Debug, Clone)]
-pub struct Snapshot(Arc<RwLock<Arc<Runtime>>>);
+pub struct Snapshot(Arc<RwLock<Arc<Active>>>);
 
 impl Snapshot {
-    /// Starts with `runtime`.
-    pub fn new(runtime: Runtime) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(runtime))))
+    /// Starts with `active`.
+    pub(crate) fn new(active: Active) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(active))))
     }
 
-    /// The current runtime.
-    pub fn load(&self) -> Arc<Runtime> {
+    /// The current version.
+    pub(crate) fn active(&self) -> Arc<Active> {
         match self.0.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    /// Replaces the runtime; requests already running keep theirs.
-    pub fn store(&self, runtime: Runtime) {
-        let new = Arc::new(runtime);
+    /// The current runtime.
+    pub fn load(&self) -> Arc<Runtime> {
+        self.active().runtime.clone()
+    }
+
+    /// Replaces the version; requests already running keep theirs.
+    pub(crate) fn store(&self, active: Active) {
+        let new = Arc::new(active);
         match self.0.write() {
             Ok(mut g) => *g = new,
             Err(poisoned) => *poisoned.into_inner() = new,

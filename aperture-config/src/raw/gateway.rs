@@ -31,6 +31,13 @@ pub struct RawGateway {
     pub price_file: String,
     /// `text` or `json` log lines.
     pub log_format: String,
+    /// Where records, balances and the running config live: `sqlite` (embedded, in
+    /// `data_dir`) or a `postgres://` URL shared by several gateways.
+    pub store: String,
+    /// HTTPS on every listen address.
+    pub tls: RawTls,
+    /// OpenTelemetry traces over OTLP/HTTP.
+    pub otlp: RawOtlp,
     /// Request capture limits.
     pub capture: RawCapture,
     /// Where caller identities come from.
@@ -50,8 +57,46 @@ impl Default for RawGateway {
             shutdown_grace: "30s".into(),
             price_file: String::new(),
             log_format: "text".into(),
+            store: "sqlite".into(),
+            tls: RawTls::default(),
+            otlp: RawOtlp::default(),
             capture: RawCapture::default(),
             identity: RawIdentity::default(),
+        }
+    }
+}
+
+/// `gateway.tls`: HTTPS with these files (both set), re-read when they change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain.
+    pub cert_file: String,
+    /// PEM private key.
+    pub key_file: String,
+}
+
+/// `gateway.otlp`: OpenTelemetry trace export, off while `endpoint` is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawOtlp {
+    /// Base URL of the OTLP/HTTP receiver (`/v1/traces` is appended).
+    pub endpoint: String,
+    /// Headers sent with each export.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Share of requests traced, from 0 to 1.
+    pub sample_ratio: f64,
+    /// Continue the client's W3C `traceparent` and send one upstream.
+    pub propagate: bool,
+}
+
+impl Default for RawOtlp {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            headers: std::collections::BTreeMap::new(),
+            sample_ratio: 1.0,
+            propagate: false,
         }
     }
 }

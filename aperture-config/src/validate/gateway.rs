@@ -99,6 +99,20 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx<'_>) -> Gateway {
         }
         parsed
     };
+    // Accepted so configs written for the SPEC load; refused when they ask for what this build
+    // does not do yet, so `validate` and `serve` agree and nothing silently runs differently.
+    if !matches!(raw.store.as_str(), "" | "sqlite") {
+        g.fail(
+            "store",
+            "only \"sqlite\" is supported by this build (PostgreSQL is not yet)",
+        );
+    }
+    if !raw.tls.cert_file.is_empty() || !raw.tls.key_file.is_empty() {
+        g.fail("tls", "HTTPS listeners are not supported yet");
+    }
+    if !raw.otlp.endpoint.is_empty() {
+        g.fail("otlp", "OpenTelemetry export is not supported yet");
+    }
     let tls_roots = match raw.tls_roots.as_str() {
         "" | "webpki" => TlsRoots::Webpki,
         "native" | "system" => TlsRoots::Native,

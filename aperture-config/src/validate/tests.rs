@@ -605,6 +605,21 @@ fn gateway_errors() {
             "gateway.timeouts.connect: missing unit in duration \"10\"",
         ),
         (
+            r#"{"store": "postgres://u@db/aperture"}"#,
+            "/gateway/store",
+            "gateway.store: only \"sqlite\" is supported by this build (PostgreSQL is not yet)",
+        ),
+        (
+            r#"{"tls": {"cert_file": "c.pem", "key_file": "k.pem"}}"#,
+            "/gateway/tls",
+            "gateway.tls: HTTPS listeners are not supported yet",
+        ),
+        (
+            r#"{"otlp": {"endpoint": "http://127.0.0.1:4318"}}"#,
+            "/gateway/otlp",
+            "gateway.otlp: OpenTelemetry export is not supported yet",
+        ),
+        (
             r#"{"log_format": "xml"}"#,
             "/gateway/log_format",
             "gateway.log_format: unknown format \"xml\": use \"text\" or \"json\"",

@@ -2,50 +2,61 @@
 //! role; `GET`/`PUT /api/config`, `GET /aperture/config` and `POST /aperture/config:validate`
 //! for admins.
 
-use std::sync::Arc;
-
 use aperture_auth::{Access, Identity};
 use aperture_config::{CompatFlag, Role, Severity};
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value, json};
 
-use super::error::{json, plain_error};
-use super::{ApiCall, Req, Res};
-use crate::config_store::{ConfigStore, SaveError};
+use super::admin::AdminContext;
+use super::{ApiCall, Req, Res, Target};
+use crate::config_store::ConfigStore;
+use crate::error::{Error, json};
 use crate::runtime::Runtime;
 
 /// The largest config a `PUT` or a validation accepts.
 const MAX_CONFIG_BODY: usize = 4 << 20;
 
 /// Answers a management call.
-pub(crate) async fn answer(call: ApiCall, req: Req, rt: &Runtime, access: &Access) -> Res {
+pub(crate) async fn answer(call: ApiCall, req: Req, ctx: &AdminContext, access: &Access) -> Res {
+    let target = Target::Api(call);
+    answer_or_error(call, req, ctx, access)
+        .await
+        .unwrap_or_else(|e| e.respond(&target))
+}
+
+async fn answer_or_error(
+    call: ApiCall,
+    req: Req,
+    ctx: &AdminContext,
+    access: &Access,
+) -> Result<Res, Error> {
+    let rt: &Runtime = &ctx.runtime;
     let (Some(identity), Some(store)) = (
         req.extensions().get::<Identity>().cloned(),
-        req.extensions().get::<Arc<ConfigStore>>().cloned(),
+        ctx.store.upgrade(),
     ) else {
-        return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "stack_misconfigured");
+        return Err(Error::StackMisconfigured);
     };
     let admin_only = matches!(
         call,
         ApiCall::GetConfig | ApiCall::PutConfig | ApiCall::Validate
     );
     if admin_only && !access.is_admin() {
-        return plain_error(StatusCode::FORBIDDEN, "admin role required");
+        return Err(Error::AdminRequired);
     }
-    match call {
+    Ok(match call {
         ApiCall::Sessions
         | ApiCall::Session
         | ApiCall::Requests
         | ApiCall::Request
         | ApiCall::Usage
         | ApiCall::UsageCsv => {
-            let Some(db) = req
-                .extensions()
-                .get::<Arc<super::Telemetry>>()
-                .and_then(|t| t.db.clone())
-            else {
-                return plain_error(StatusCode::NOT_FOUND, "the request log is not kept here");
+            let Some(db) = ctx.telemetry.db.clone() else {
+                return Err(Error::refused(
+                    StatusCode::NOT_FOUND,
+                    "the request log is not kept here",
+                ));
             };
             super::dash::answer(call, req.uri(), &db, &identity, access).await
         }
@@ -56,7 +67,7 @@ pub(crate) async fn answer(call: ApiCall, req: Req, rt: &Runtime, access: &Acces
                 .query()
                 .is_some_and(|q| q.split('&').any(|kv| kv == "include_disabled=true"));
             if include_disabled && !access.is_admin() {
-                return plain_error(StatusCode::FORBIDDEN, "admin role required");
+                return Err(Error::AdminRequired);
             }
             providers(rt, access, include_disabled)
         }
@@ -66,10 +77,11 @@ pub(crate) async fn answer(call: ApiCall, req: Req, rt: &Runtime, access: &Acces
                 .or_else(|| text.is_empty().then(String::new))
             {
                 Some(shown) => json(StatusCode::OK, &json!({ "config": shown, "hash": hash })),
-                None => plain_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the running config text cannot be shown",
-                ),
+                None => {
+                    return Err(Error::Internal(
+                        "the running config text cannot be shown".into(),
+                    ));
+                }
             }
         }
         ApiCall::PutConfig => {
@@ -80,10 +92,10 @@ pub(crate) async fn answer(call: ApiCall, req: Req, rt: &Runtime, access: &Acces
                     .as_ref()
                     .and_then(|c| super::identify::identity_under(cfg, c, &identity_for_guard))
             };
-            put_config(req, &store, &identity, &under).await
+            put_config(req, &store, &identity, &under).await?
         }
-        ApiCall::Validate => validate(req).await,
-    }
+        ApiCall::Validate => validate(req).await?,
+    })
 }
 
 fn is_json(req: &Req) -> bool {
@@ -97,16 +109,16 @@ fn is_json(req: &Req) -> bool {
         })
 }
 
-async fn read_body(req: Req) -> Result<(bool, bytes::Bytes), Res> {
+async fn read_body(req: Req) -> Result<(bool, bytes::Bytes), Error> {
     let json = is_json(&req);
     match Limited::new(req.into_body(), MAX_CONFIG_BODY)
         .collect()
         .await
     {
         Ok(c) => Ok((json, c.to_bytes())),
-        Err(_) => Err(plain_error(
+        Err(_) => Err(Error::refused(
             StatusCode::BAD_REQUEST,
-            &format!("the request body is not readable or larger than {MAX_CONFIG_BODY} bytes"),
+            format!("the request body is not readable or larger than {MAX_CONFIG_BODY} bytes"),
         )),
     }
 }
@@ -120,17 +132,14 @@ async fn put_config(
     store: &ConfigStore,
     identity: &Identity,
     saver_under: &(dyn Fn(&aperture_config::Config) -> Option<Identity> + Sync),
-) -> Res {
+) -> Result<Res, Error> {
     if !is_json(&req) {
-        return plain_error(
+        return Err(Error::refused(
             StatusCode::BAD_REQUEST,
             "PUT /api/config needs Content-Type: application/json",
-        );
+        ));
     }
-    let body = match read_body(req).await {
-        Ok((_, b)) => b,
-        Err(res) => return res,
-    };
+    let (_, body) = read_body(req).await?;
     let parsed: Option<(String, String)> =
         serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
             Some((
@@ -139,33 +148,23 @@ async fn put_config(
             ))
         });
     let Some((text, base_hash)) = parsed else {
-        return plain_error(
+        return Err(Error::refused(
             StatusCode::BAD_REQUEST,
             "the body must be {\"config\": \"<text>\", \"hash\": \"<hash>\"}",
-        );
+        ));
     };
-    match store.save(&text, &base_hash, identity, saver_under).await {
-        Ok(hash) => json(StatusCode::OK, &json!({ "hash": hash })),
-        Err(SaveError::Stale(current)) => json(
-            StatusCode::CONFLICT,
-            &json!({ "error": "config changed since it was read", "hash": current }),
-        ),
-        Err(SaveError::Invalid(ds)) => json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &json!({ "error": "invalid config", "diagnostics": diagnostics_json(&ds) }),
-        ),
-        Err(SaveError::Io(e)) => plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
-    }
+    let hash = store.save(&text, &base_hash, identity, saver_under).await?;
+    Ok(json(StatusCode::OK, &json!({ "hash": hash })))
 }
 
 /// Body: the config text itself, or `{"config": "<text>"}` with a JSON content type.
-async fn validate(req: Req) -> Res {
-    let (is_json, body) = match read_body(req).await {
-        Ok(b) => b,
-        Err(res) => return res,
-    };
+async fn validate(req: Req) -> Result<Res, Error> {
+    let (is_json, body) = read_body(req).await?;
     let Ok(raw) = std::str::from_utf8(&body) else {
-        return plain_error(StatusCode::BAD_REQUEST, "the config must be UTF-8 text");
+        return Err(Error::refused(
+            StatusCode::BAD_REQUEST,
+            "the config must be UTF-8 text",
+        ));
     };
     let wrapped = is_json
         .then(|| serde_json::from_str::<Value>(raw).ok())
@@ -174,10 +173,10 @@ async fn validate(req: Req) -> Res {
     let text = wrapped.as_deref().unwrap_or(raw);
     let ds = ConfigStore::validate(text);
     let valid = !ds.has_errors();
-    json(
+    Ok(json(
         StatusCode::OK,
         &json!({ "Valid": valid, "diagnostics": diagnostics_json(&ds) }),
-    )
+    ))
 }
 
 fn me(identity: &Identity, access: &Access) -> Res {

@@ -3,12 +3,12 @@
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
-use aperture_route::{ClassifyError, Endpoint};
+use aperture_route::Endpoint;
 use http::Method;
 use tower::{Layer, Service};
 
-use super::error::from_rendered;
 use super::{BoxFut, Req, Res};
+use crate::error::Error;
 
 /// What a request is for.
 #[derive(Debug, Clone)]
@@ -56,21 +56,27 @@ impl Target {
     /// An error answer in this target's format: the caller's native envelope for inference
     /// and `/v1/models`, `{"error":"…"}` for management calls.
     pub fn error(&self, status: http::StatusCode, message: &str) -> Res {
-        match self {
-            Target::Inference(e) => super::native_error(e.format, status, message),
-            Target::Models(_) => {
-                super::native_error(aperture_route::ApiFormat::OpenAi, status, message)
-            }
-            Target::Api(_) | Target::Metrics => super::error::plain_error(status, message),
-            Target::Ui => super::ui::error_page(status, message),
-        }
+        Error::refused(status, message).respond(self)
+    }
+
+    /// Whether the inference stack serves this target (the admin service serves the rest).
+    pub fn is_inference(&self) -> bool {
+        matches!(self, Target::Inference(_))
     }
 }
 
 /// Classifies the request path into a [`Target`] extension; unknown or malformed paths get
-/// their native error here.
-#[derive(Debug, Clone, Copy)]
+/// their native error here (404, 405, 400, 501). It has no settings: what a path means does
+/// not depend on the config.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ClassifyLayer;
+
+impl ClassifyLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        Self
+    }
+}
 
 impl<S> Layer<S> for ClassifyLayer {
     type Service = Classify<S>;
@@ -145,14 +151,7 @@ where
                 req.extensions_mut().insert(t);
                 Box::pin(self.inner.call(req))
             }
-            Err(e) => {
-                let res = rejection(&e);
-                Box::pin(async move { Ok(res) })
-            }
+            Err(e) => super::respond_now(Error::Classify(e), &Target::Metrics),
         }
     }
-}
-
-fn rejection(e: &ClassifyError) -> Res {
-    from_rendered(e.render())
 }

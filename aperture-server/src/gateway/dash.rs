@@ -13,23 +13,21 @@ use aperture_log::store::{Filter, GroupBy, Page, Store, StoreError};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::error::{json, plain_error};
-use super::{ApiCall, Res};
+use super::{ApiCall, Res, Target};
+use crate::error::{Error, json};
 
 /// The most rows one page may ask for.
 const MAX_LIMIT: u32 = 500;
 /// Rows per page when the caller does not say.
 const DEFAULT_LIMIT: u32 = 50;
 
-/// A bad query, answered 400 (or 403 for what the caller may not see).
-struct Bad(StatusCode, String);
-
-fn bad(message: impl Into<String>) -> Bad {
-    Bad(StatusCode::BAD_REQUEST, message.into())
+/// A bad query, answered 400.
+fn bad(message: impl Into<String>) -> Error {
+    Error::refused(StatusCode::BAD_REQUEST, message)
 }
 
-fn forbidden() -> Bad {
-    Bad(StatusCode::FORBIDDEN, "admin role required".into())
+fn forbidden() -> Error {
+    Error::AdminRequired
 }
 
 /// The decoded `name=value` pairs of a query string (`+` is a space).
@@ -66,7 +64,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 const MAX_MS: i64 = 253_402_300_799_999;
 
 /// `YYYY-MM-DD` (UTC midnight) or unix milliseconds, up to the year 9999.
-fn parse_time(name: &str, v: &str) -> Result<i64, Bad> {
+fn parse_time(name: &str, v: &str) -> Result<i64, Error> {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         return v
             .parse()
@@ -106,7 +104,7 @@ fn filter_from(
     pairs: &[(String, String)],
     identity: &Identity,
     access: &Access,
-) -> Result<(Filter, Page), Bad> {
+) -> Result<(Filter, Page), Error> {
     let mut f = Filter::default();
     let mut page = Page {
         limit: DEFAULT_LIMIT,
@@ -144,7 +142,7 @@ fn filter_from(
                     return Err(bad(format!("header: not a header name: {name:?}")));
                 }
                 if !access.may_filter_header(name) {
-                    return Err(Bad(
+                    return Err(Error::refused(
                         StatusCode::FORBIDDEN,
                         format!("header {name:?} is not filterable for you"),
                     ));
@@ -180,20 +178,16 @@ fn filter_from(
 async fn query<T: Send + 'static>(
     db: &Arc<dyn Store>,
     f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Res> {
+) -> Result<T, Error> {
     let db = db.clone();
     match tokio::task::spawn_blocking(move || f(db.as_ref())).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "dashboard query failed");
-            Err(plain_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the request log could not be read",
-            ))
+            Err(Error::Internal("the request log could not be read".into()))
         }
-        Err(_) => Err(plain_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the request log query was cancelled",
+        Err(_) => Err(Error::Internal(
+            "the request log query was cancelled".into(),
         )),
     }
 }
@@ -222,28 +216,25 @@ pub(crate) async fn answer(
     let pairs = query_pairs(uri.query());
     let (filter, page) = match filter_from(&pairs, identity, access) {
         Ok(v) => v,
-        Err(Bad(status, message)) => return plain_error(status, &message),
+        Err(e) => return e.respond(&Target::Api(call)),
     };
     let path = uri.path();
     let result = match call {
         ApiCall::Sessions => sessions(db, filter, page).await,
         ApiCall::Session => match id_after(path, "/api/sessions/") {
             Some(id) => session(db, filter, page, id).await,
-            None => Err(plain_error(StatusCode::NOT_FOUND, "session not found")),
+            None => Err(Error::refused(StatusCode::NOT_FOUND, "session not found")),
         },
         ApiCall::Requests => requests(db, filter, page).await,
         ApiCall::Request => match id_after(path, "/api/requests/") {
             Some(id) => request(db, id, identity, access).await,
-            None => Err(plain_error(StatusCode::NOT_FOUND, "request not found")),
+            None => Err(Error::refused(StatusCode::NOT_FOUND, "request not found")),
         },
         ApiCall::Usage => usage(db, filter, &pairs).await,
         ApiCall::UsageCsv => usage_csv(db, filter).await,
-        _ => Err(plain_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "stack_misconfigured",
-        )),
+        _ => Err(Error::StackMisconfigured),
     };
-    let mut res = result.unwrap_or_else(|res| res);
+    let mut res = result.unwrap_or_else(|e| e.respond(&Target::Api(call)));
     // Prompts, responses and usage: never kept in a browser or proxy cache.
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -266,13 +257,13 @@ fn paged<T: serde::Serialize>(key: &str, mut rows: Vec<T>, page: Page) -> Value 
     out
 }
 
-async fn sessions(db: &Arc<dyn Store>, f: Filter, page: Page) -> Result<Res, Res> {
+async fn sessions(db: &Arc<dyn Store>, f: Filter, page: Page) -> Result<Res, Error> {
     let rows = query(db, move |s| s.sessions(&f, probe(page))).await?;
     Ok(json(StatusCode::OK, &paged("sessions", rows, page)))
 }
 
 /// One session: its summary (one row per login sharing the id) and a page of its requests.
-async fn session(db: &Arc<dyn Store>, mut f: Filter, page: Page, id: String) -> Result<Res, Res> {
+async fn session(db: &Arc<dyn Store>, mut f: Filter, page: Page, id: String) -> Result<Res, Error> {
     f.session_id = Some(id);
     let (summary, rows) = query(db, move |s| {
         let summary = s.sessions(&f, Page::default())?;
@@ -280,14 +271,14 @@ async fn session(db: &Arc<dyn Store>, mut f: Filter, page: Page, id: String) -> 
     })
     .await?;
     if summary.is_empty() {
-        return Err(plain_error(StatusCode::NOT_FOUND, "session not found"));
+        return Err(Error::refused(StatusCode::NOT_FOUND, "session not found"));
     }
     let mut out = paged("requests", rows, page);
     out["sessions"] = serde_json::to_value(summary).unwrap_or_default();
     Ok(json(StatusCode::OK, &out))
 }
 
-async fn requests(db: &Arc<dyn Store>, f: Filter, page: Page) -> Result<Res, Res> {
+async fn requests(db: &Arc<dyn Store>, f: Filter, page: Page) -> Result<Res, Error> {
     let rows = query(db, move |s| s.requests(&f, probe(page))).await?;
     Ok(json(StatusCode::OK, &paged("requests", rows, page)))
 }
@@ -297,26 +288,23 @@ async fn request(
     id: String,
     identity: &Identity,
     access: &Access,
-) -> Result<Res, Res> {
+) -> Result<Res, Error> {
     let Some(record) = query(db, move |s| s.request(&id)).await? else {
-        return Err(plain_error(StatusCode::NOT_FOUND, "request not found"));
+        return Err(Error::refused(StatusCode::NOT_FOUND, "request not found"));
     };
     if !access.is_admin() && record.identity.login != identity.login {
-        return Err(plain_error(StatusCode::FORBIDDEN, "admin role required"));
+        return Err(Error::AdminRequired);
     }
     Ok(json(StatusCode::OK, &record.to_json()))
 }
 
-async fn usage(db: &Arc<dyn Store>, f: Filter, pairs: &[(String, String)]) -> Result<Res, Res> {
+async fn usage(db: &Arc<dyn Store>, f: Filter, pairs: &[(String, String)]) -> Result<Res, Error> {
     let top = match pairs.iter().rfind(|(k, v)| k == "top" && !v.is_empty()) {
         None => 10,
         Some((_, v)) => match v.parse::<usize>() {
             Ok(n) if (1..=100).contains(&n) => n,
             _ => {
-                return Err(plain_error(
-                    StatusCode::BAD_REQUEST,
-                    "top: a number from 1 to 100",
-                ));
+                return Err(bad("top: a number from 1 to 100"));
             }
         },
     };
@@ -363,7 +351,7 @@ async fn usage(db: &Arc<dyn Store>, f: Filter, pairs: &[(String, String)]) -> Re
     Ok(json(StatusCode::OK, &body))
 }
 
-async fn usage_csv(db: &Arc<dyn Store>, f: Filter) -> Result<Res, Res> {
+async fn usage_csv(db: &Arc<dyn Store>, f: Filter) -> Result<Res, Error> {
     let csv = query(db, move |s| s.usage_csv(&f)).await?;
     let mut res = Res::new(crate::body::full(csv));
     res.headers_mut().insert(
@@ -426,13 +414,15 @@ mod tests {
         let other = [("user".to_string(), "bob".to_string())];
         assert!(matches!(
             filter_from(&other, &who("alice"), &user),
-            Err(Bad(StatusCode::FORBIDDEN, _))
+            Err(Error::AdminRequired)
         ));
         let header = [("header".to_string(), "x-team:a".to_string())];
-        assert!(matches!(
-            filter_from(&header, &who("alice"), &user),
-            Err(Bad(StatusCode::FORBIDDEN, _))
-        ));
+        assert_eq!(
+            filter_from(&header, &who("alice"), &user)
+                .map_err(|e| e.status())
+                .err(),
+            Some(StatusCode::FORBIDDEN)
+        );
         let admin = Access {
             role: Some(aperture_config::Role::Admin),
             ..Access::default()

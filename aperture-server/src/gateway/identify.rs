@@ -6,34 +6,128 @@
 //! confused tailscaled gets 503 `identity service unavailable`. Nothing is forwarded either way.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use std::net::IpAddr;
-
 use aperture_auth::{HeaderIdentity, Identity, from_static_table, from_trusted_headers};
 use aperture_config::{Config, IdentitySources};
-use http::{HeaderMap, StatusCode};
+use aperture_log::RecordSlot;
+use aperture_log::store::RecordIdentity;
+use http::{HeaderMap, Method, Uri};
 use tower::{Layer, Service};
 
 use super::{BoxFut, PeerAddr, Req, Res, Target};
-use crate::runtime::Runtime;
-use crate::tailscale::WhoIs;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::runtime::{GrantCache, Runtime};
+use crate::tailscale::{WhoIs, WhoIsClient};
 
 /// Marks a request whose TCP peer is a trusted proxy: its `Forwarded` and `X-Forwarded-*`
 /// headers are not forwarded upstream.
 #[derive(Debug, Clone, Copy)]
 pub struct FromTrustedProxy;
 
-/// Inserts [`Identity`] and `Arc<Access>`; rejects unknown callers and callers without a role.
+/// What an identity source sees of a request.
 #[derive(Debug, Clone, Copy)]
-pub struct IdentifyLayer;
+#[non_exhaustive]
+pub struct CallerInfo<'a> {
+    /// The TCP peer, when the server (or the embedding app) put a [`PeerAddr`] on the request.
+    pub peer: Option<SocketAddr>,
+    /// The method.
+    pub method: &'a Method,
+    /// The URI as received.
+    pub uri: &'a Uri,
+    /// The request headers (identity headers from untrusted peers already removed).
+    pub headers: &'a HeaderMap,
+}
+
+/// The future an [`IdentitySource`] returns.
+pub type IdentityFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Identity>, Error>> + Send + 'a>>;
+
+/// An identity source an embedding application adds with
+/// [`GatewayBuilder::identity`](super::GatewayBuilder::identity): API keys, JWTs, mTLS names
+/// mapped to a login. Added sources are asked in order before the built-in ones; `Ok(None)`
+/// passes to the next source, `Ok(Some(identity))` decides, and `Err` refuses the request with
+/// that error in the caller's native envelope (recorded like any refusal). Grants then apply
+/// to the identity's login and groups exactly as to a Tailscale user's.
+pub trait IdentitySource: Send + Sync + 'static {
+    /// Who `caller` is, if this source knows.
+    fn identify<'a>(&'a self, caller: CallerInfo<'a>) -> IdentityFuture<'a>;
+}
+
+/// What [`IdentifyLayer`] needs of a config version: the identity sources, the hosts the
+/// gateway answers to, tailscaled, and the grants.
+#[derive(Debug, Clone)]
+pub struct IdentifySettings {
+    /// `gateway.identity`: trusted proxies, the static table, loopback.
+    pub sources: IdentitySources,
+    /// `gateway.allowed_hosts`, lowercased.
+    pub allowed_hosts: Vec<String>,
+    /// Tailscale WhoIs, when enabled.
+    pub whois: Option<Arc<WhoIsClient>>,
+    /// The grants, evaluated per login.
+    pub grants: Arc<GrantCache>,
+}
+
+impl IdentifySettings {
+    /// The settings of a compiled config.
+    pub fn from_runtime(rt: &Runtime) -> Self {
+        Self {
+            sources: rt.config.gateway.identity.clone(),
+            allowed_hosts: rt.config.gateway.allowed_hosts.clone(),
+            whois: rt.whois.clone(),
+            grants: rt.grants.clone(),
+        }
+    }
+}
+
+/// Inserts [`Identity`] and `Arc<Access>`; rejects unknown callers (403), callers without a
+/// role (403), cross-site browser requests and foreign `Host`s (403), and answers 503 when
+/// tailscaled cannot be asked. Reads the [`Target`] and, when present, fills the
+/// [`RecordSlot`].
+#[derive(Clone)]
+pub struct IdentifyLayer {
+    settings: Arc<IdentifySettings>,
+    extra: Arc<[Arc<dyn IdentitySource>]>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for IdentifyLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentifyLayer")
+            .field("settings", &self.settings)
+            .field("extra_sources", &self.extra.len())
+            .finish()
+    }
+}
+
+impl IdentifyLayer {
+    /// A layer resolving callers with `settings`, asking the `extra` sources first, and
+    /// counting lookups in `metrics`.
+    pub fn new(
+        settings: IdentifySettings,
+        extra: Arc<[Arc<dyn IdentitySource>]>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            extra,
+            metrics,
+        }
+    }
+}
 
 impl<S> Layer<S> for IdentifyLayer {
     type Service = Identify<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Identify { inner }
+        Identify {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -41,21 +135,17 @@ impl<S> Layer<S> for IdentifyLayer {
 #[derive(Debug, Clone)]
 pub struct Identify<S> {
     inner: S,
+    layer: IdentifyLayer,
 }
 
-/// Why a caller is refused.
-struct Refusal(StatusCode, &'static str);
-
-const UNKNOWN: Refusal = Refusal(StatusCode::FORBIDDEN, "access denied: unknown identity");
-
 /// Source 1, trusted headers: `Some` when they decide (a login, or a refusal).
-fn from_headers(headers: &HeaderMap, trusted: bool) -> Option<Result<Identity, Refusal>> {
+fn from_headers(headers: &HeaderMap, trusted: bool) -> Option<Result<Identity, Error>> {
     if !trusted {
         return None;
     }
     match from_trusted_headers(headers) {
         HeaderIdentity::Known(id) => Some(Ok(id)),
-        HeaderIdentity::Denied => Some(Err(UNKNOWN)),
+        HeaderIdentity::Denied => Some(Err(Error::UnknownIdentity)),
         HeaderIdentity::NotProxied => None,
     }
 }
@@ -67,9 +157,9 @@ fn from_local_sources(
     sources: &IdentitySources,
     ip: IpAddr,
     proxied: bool,
-) -> Result<Identity, Refusal> {
+) -> Result<Identity, Error> {
     if proxied {
-        return Err(UNKNOWN);
+        return Err(Error::UnknownIdentity);
     }
     if let Some(id) = from_static_table(&sources.static_table, ip) {
         return Ok(id);
@@ -77,7 +167,7 @@ fn from_local_sources(
     if sources.loopback && ip.is_loopback() {
         return Ok(Identity::loopback());
     }
-    Err(UNKNOWN)
+    Err(Error::UnknownIdentity)
 }
 
 /// Whether a request came through some proxy (judged before untrusted identity headers are
@@ -93,36 +183,50 @@ fn is_trusted(sources: &IdentitySources, ip: IpAddr) -> bool {
     sources.trusted_proxies.iter().any(|c| c.contains(ip))
 }
 
-/// Runs the sources in order: trusted headers, WhoIs, static table, loopback.
+/// Runs the sources in order: the embedder's, trusted headers, WhoIs, static table, loopback.
 async fn resolve(
-    rt: &Runtime,
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
+    layer: &IdentifyLayer,
+    caller: CallerInfo<'_>,
     trusted: bool,
     proxied: bool,
-) -> Result<Identity, Refusal> {
-    let Some(peer) = peer else {
-        return Err(UNKNOWN);
+) -> Result<Identity, Error> {
+    for source in layer.extra.iter() {
+        if let Some(id) = source.identify(caller).await? {
+            return Ok(id);
+        }
+    }
+    let settings = &layer.settings;
+    let Some(peer) = caller.peer else {
+        return Err(Error::UnknownIdentity);
     };
     let ip = peer.ip().to_canonical();
-    if let Some(decided) = from_headers(headers, trusted) {
+    if let Some(decided) = from_headers(caller.headers, trusted) {
         return decided;
     }
-    if let (Some(whois), false) = (&rt.whois, ip.is_loopback()) {
+    if let (Some(whois), false) = (&settings.whois, ip.is_loopback()) {
         match whois.whois(SocketAddr::new(ip, peer.port())).await {
             Ok(WhoIs::Found(id)) => return Ok(id),
             Ok(WhoIs::NotFound) => {}
-            Ok(WhoIs::NoIdentity) => return Err(UNKNOWN),
+            Ok(WhoIs::NoIdentity) => return Err(Error::UnknownIdentity),
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "identity service unavailable");
-                return Err(Refusal(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "identity service unavailable",
-                ));
+                return Err(Error::IdentityUnavailable);
             }
         }
     }
-    from_local_sources(&rt.config.gateway.identity, ip, proxied)
+    from_local_sources(&settings.sources, ip, proxied)
+}
+
+/// The identity as the request log keeps it.
+pub(crate) fn record_identity(i: &Identity) -> RecordIdentity {
+    RecordIdentity {
+        login: i.login.clone(),
+        display_name: i.display_name.clone(),
+        node_id: i.node_id.clone(),
+        node_name: i.node_name.clone(),
+        tags: i.tags.clone(),
+        source: i.source.as_str().to_string(),
+    }
 }
 
 /// Who the caller of `req` would be under another config (for the lockout guard): the same
@@ -175,7 +279,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
 /// IP addresses, `localhost`, `*.ts.net` and `gateway.allowed_hosts` are. A page on a domain
 /// its owner re-points at the gateway's address (DNS rebinding) is "same origin" to the
 /// browser; this is what stops it.
-fn foreign_host(req: &Req, allowed: &[String]) -> Option<String> {
+fn foreign_host<B>(req: &http::Request<B>, allowed: &[String]) -> Option<String> {
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -226,25 +330,18 @@ where
     }
 
     fn call(&mut self, mut req: Req) -> Self::Future {
-        let (Some(rt), Some(target)) = (
-            req.extensions().get::<Arc<Runtime>>().cloned(),
-            req.extensions().get::<Target>().cloned(),
-        ) else {
-            return super::route::misconfigured();
+        let Some(target) = req.extensions().get::<Target>().cloned() else {
+            return super::respond_now(Error::StackMisconfigured, &Target::Metrics);
         };
+        let settings = &self.layer.settings;
         if cross_site(req.headers()) {
-            let res = target.error(StatusCode::FORBIDDEN, "access denied: cross-site request");
-            return Box::pin(async move { Ok(res) });
+            return super::respond_now(Error::CrossSite, &target);
         }
-        if let Some(host) = foreign_host(&req, &rt.config.gateway.allowed_hosts) {
-            let message =
-                format!("access denied: host {host:?} is not allowed (see gateway.allowed_hosts)");
-            let res = target.error(StatusCode::FORBIDDEN, &message);
-            return Box::pin(async move { Ok(res) });
+        if let Some(host) = foreign_host(&req, &settings.allowed_hosts) {
+            return super::respond_now(Error::ForeignHost(host), &target);
         }
         let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
-        let sources = &rt.config.gateway.identity;
-        let trusted = peer.is_some_and(|p| is_trusted(sources, p.ip().to_canonical()));
+        let trusted = peer.is_some_and(|p| is_trusted(&settings.sources, p.ip().to_canonical()));
         let proxied = looks_proxied(req.headers());
         if trusted {
             req.extensions_mut().insert(FromTrustedProxy);
@@ -253,26 +350,31 @@ where
         }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
         Box::pin(async move {
-            let resolved = resolve(&rt, peer, req.headers(), trusted, proxied).await;
-            if let Some(t) = req.extensions().get::<Arc<super::Telemetry>>() {
-                let (source, result) = match &resolved {
-                    Ok(id) => (id.source.as_str(), "hit"),
-                    Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, _)) => ("tailscale", "error"),
-                    Err(_) => ("none", "miss"),
-                };
-                t.metrics.identity_lookup(source, result);
-            }
+            let caller = CallerInfo {
+                peer,
+                method: req.method(),
+                uri: req.uri(),
+                headers: req.headers(),
+            };
+            let resolved = resolve(&layer, caller, trusted, proxied).await;
+            let (source, result) = match &resolved {
+                Ok(id) => (id.source.as_str(), "hit"),
+                Err(Error::IdentityUnavailable) => ("tailscale", "error"),
+                Err(_) => ("none", "miss"),
+            };
+            layer.metrics.identity_lookup(source, result);
             let identity = match resolved {
                 Ok(id) => id,
-                Err(Refusal(status, message)) => return Ok(target.error(status, message)),
+                Err(e) => return Ok(e.respond(&target)),
             };
-            if let Some(slot) = req.extensions().get::<super::record::RecordSlot>() {
-                slot.identity(&identity);
+            if let Some(slot) = req.extensions().get::<RecordSlot>() {
+                slot.identity(record_identity(&identity));
             }
-            let access = rt.access(&identity);
+            let access = layer.settings.grants.access(&identity);
             if access.role.is_none() && !matches!(target, Target::Metrics) {
-                return Ok(target.error(StatusCode::FORBIDDEN, "access denied: no role granted"));
+                return Ok(Error::NoRole.respond(&target));
             }
             // Only a config save needs to re-resolve its caller: no header copy otherwise.
             let saving = matches!(target, Target::Api(super::ApiCall::PutConfig));
@@ -283,9 +385,6 @@ where
                     proxied,
                 };
                 req.extensions_mut().insert(caller);
-            }
-            if let Some(slot) = req.extensions().get::<super::record::RecordSlot>() {
-                slot.identity(&identity);
             }
             req.extensions_mut().insert(identity);
             req.extensions_mut().insert(access);

@@ -1,78 +1,96 @@
-//! The gateway as a tower stack (ARCHITECTURE.md "The request path"):
+//! The gateway as tower layers and the stacks composed from them (see [`crate::compose`]):
 //!
 //! ```text
-//! SnapshotLayer   one config snapshot and a request id per request; id on every response
-//!   ClassifyLayer   path -> Target (inference Endpoint, /v1/models, /api/*); native 400/404/405/501
-//!     IdentifyLayer   peer -> Identity + Access (headers, WhoIs, static, loopback); 403 / 503
-//!       RouteLayer      body (bounded) -> model -> Route; 400/403/404/413; answers /v1/models, /api/*
-//!         Proxy           credentials, headers, upstream URL; pooled client; 502/504; streaming
+//! CatchPanic → RequestId → Classify → Steer ─┬─ inference: Record → CatchPanic → Identify → Route
+//!                                            │      → Authorize → [embedder layers] → Proxy
+//!                                            └─ admin: Identify → AdminService
 //! ```
 //!
-//! Each layer passes what it learned down as request extensions. Every rejection is a response
-//! in the caller's own API format, so the stack's error type stays `Infallible`.
+//! Each layer takes its settings and dependencies in its constructor. The facts learned on
+//! the way travel as request extensions of public types: [`Target`], [`RequestId`],
+//! [`aperture_log::RecordSlot`], [`aperture_auth::Identity`], `Arc<`[`aperture_auth::Access`]`>`,
+//! [`aperture_route::Route`]. Every refusal is an [`Error`] answered in the caller's own API
+//! format by [`Error::respond`], so the stack's error type stays `Infallible`.
+//!
+//! [`GatewayBuilder`] is the way in for an embedding application: its own store, identity
+//! sources, checks after routing, and tower layers.
 
+mod admin;
 mod api;
+mod authorize;
+mod builder;
 mod classify;
 mod dash;
-mod error;
 mod identify;
 mod models;
-mod proxy;
+mod panic;
+pub(crate) mod proxy;
 pub(crate) mod record;
 mod route;
-mod snapshot;
+mod steer;
 mod ui;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-
-use http::{Request, Response};
 use std::sync::Arc;
 
-use aperture_config::Config;
+use http::{Request, Response};
 use tower::util::BoxCloneSyncService;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceExt};
 
-pub use classify::{ApiCall, ClassifyLayer, Target};
-pub use error::native_error;
-pub use identify::{FromTrustedProxy, IdentifyLayer};
-pub use proxy::Proxy;
-pub use record::{InstallKey, RecordLayer, ResponseOrigin, ResponseOrigins, Telemetry};
-pub use route::RouteLayer;
-pub use snapshot::SnapshotLayer;
+pub use admin::AdminService;
+pub use authorize::{Authorize, AuthorizeFuture, AuthorizeLayer, AuthorizeService};
+pub use builder::GatewayBuilder;
+pub use classify::{ApiCall, Classify, ClassifyLayer, Target};
+pub use identify::{
+    CallerInfo, FromTrustedProxy, Identify, IdentifyLayer, IdentifySettings, IdentityFuture,
+    IdentitySource,
+};
+pub use panic::{CatchPanic, CatchPanicFuture, CatchPanicLayer};
+pub use proxy::{Proxy, ProxySettings};
+pub use record::{
+    InstallKey, Record, RecordLayer, RecordSettings, ResponseOrigin, ResponseOrigins, Telemetry,
+};
+pub use route::{BufferedBody, RouteLayer, RouteService, RouteSettings};
+pub use steer::{RequestIdLayer, SetRequestId, Steer};
+
+pub use crate::error::{Error, GatewayError, native_error};
+pub use crate::request_id::RequestId;
 
 use crate::body::{Body, BoxError};
 use crate::config_store::ConfigStore;
-use crate::runtime::{Runtime, Snapshot};
-use crate::upstream::UpstreamClient;
+use crate::runtime::Snapshot;
 
 /// A request inside the stack.
 pub type Req = Request<Body>;
 /// A response out of the stack.
 pub type Res = Response<Body>;
-/// The boxed future every layer returns.
+/// The boxed future most layers return.
 pub type BoxFut = Pin<Box<dyn Future<Output = Result<Res, Infallible>> + Send>>;
 
 /// The TCP peer of a request, inserted by the server (or by an embedding app).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// The whole inference stack as one cloneable service.
+/// A stack (or a part of one) as one cloneable service.
 pub type Stack = BoxCloneSyncService<Req, Res, Infallible>;
 
-/// Composes the stack: snapshot, classify, record, identify, route, proxy.
-pub fn stack(store: Arc<ConfigStore>, client: UpstreamClient, telemetry: Arc<Telemetry>) -> Stack {
-    let gateway = store.snapshot().load().config.gateway.clone();
-    let svc = ServiceBuilder::new()
-        .layer(SnapshotLayer::new(store))
-        .layer(ClassifyLayer)
-        .layer(RecordLayer::new(telemetry))
-        .layer(IdentifyLayer)
-        .layer(RouteLayer)
-        .service(Proxy::new(client, &gateway));
-    BoxCloneSyncService::new(svc)
+/// An error answered at once.
+pub(crate) fn respond_now(e: Error, target: &Target) -> BoxFut {
+    let res = e.respond(target);
+    Box::pin(async move { Ok(res) })
+}
+
+/// The answer when a layer finds the facts it needs missing: the stack is wired wrong.
+pub(crate) fn misconfigured() -> BoxFut {
+    respond_now(Error::StackMisconfigured, &Target::Metrics)
+}
+
+/// The dashboard's error page (the browser is the caller).
+pub(crate) fn ui_error_page(status: http::StatusCode, message: &str) -> Res {
+    ui::error_page(status, message)
 }
 
 /// The gateway, ready to mount: the config store (snapshot, reloads, saves) and the stack.
@@ -98,72 +116,30 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway for `config` (not backed by a file: saves swap the config in memory
-    /// and `GET /api/config` shows an empty text).
-    pub fn new(config: Arc<Config>) -> Result<Self, String> {
-        let db = aperture_log::store::SqliteStore::open_in_memory().map_err(|e| e.to_string())?;
-        Self::build(
-            config,
-            String::new(),
-            None,
-            Arc::new(db),
-            InstallKey::ephemeral(),
-        )
+    /// Builds the gateway for `config` with an in-memory request log (not backed by a file:
+    /// saves swap the config in memory and `GET /api/config` shows an empty text). See
+    /// [`GatewayBuilder`] for everything else.
+    pub fn new(config: Arc<aperture_config::Config>) -> Result<Self, Error> {
+        GatewayBuilder::new(config).build()
     }
 
     /// Builds the gateway for `config`, loaded from `text` (read from `file`, if any): saves
     /// write the file and reloads read it. Records go to `data_dir/aperture.db`; the install
     /// key is `data_dir/install.key`.
     pub fn with_source(
-        config: Arc<Config>,
+        config: Arc<aperture_config::Config>,
         text: String,
         file: Option<std::path::PathBuf>,
-    ) -> Result<Self, String> {
-        let data_dir = config.gateway.data_dir.clone();
-        // The data folder holds prompts, responses and the install key: owner only.
-        let mut dirs = std::fs::DirBuilder::new();
-        dirs.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
-        dirs.create(&data_dir)
-            .map_err(|e| format!("cannot create data_dir {}: {e}", data_dir.display()))?;
-        let db = aperture_log::store::SqliteStore::open(data_dir.join("aperture.db"))
-            .map_err(|e| e.to_string())?;
-        let key_path = data_dir.join("install.key");
-        let key = InstallKey::load_or_create(&key_path)
-            .map_err(|e| format!("cannot create {}: {e}", key_path.display()))?;
-        Self::build(config, text, file, Arc::new(db), key)
+    ) -> Result<Self, Error> {
+        GatewayBuilder::new(config)
+            .source(text, file)
+            .persistent()
+            .build()
     }
 
-    fn build(
-        config: Arc<Config>,
-        text: String,
-        file: Option<std::path::PathBuf>,
-        db: Arc<dyn aperture_log::store::Store>,
-        key: InstallKey,
-    ) -> Result<Self, String> {
-        let client = crate::upstream::build_client(&config.gateway)?;
-        let capture = config.gateway.capture;
-        let (sink, writer) = aperture_log::store::LogSink::start(
-            db.clone(),
-            capture.queue_capacity,
-            capture.overflow_block,
-        );
-        let telemetry = Arc::new(Telemetry {
-            sink: Some(sink),
-            db: Some(db.clone()),
-            metrics: crate::metrics::Metrics::default(),
-            key,
-            responses: record::ResponseOrigins::default(),
-        });
-        let store = Arc::new(ConfigStore::new(Runtime::new(config), text, file));
-        Ok(Self {
-            stack: stack(store.clone(), client, telemetry.clone()),
-            store,
-            telemetry,
-            writer: Arc::new(std::sync::Mutex::new(Some(writer))),
-            db,
-        })
+    /// Starts a [`GatewayBuilder`] for `config`.
+    pub fn builder(config: Arc<aperture_config::Config>) -> GatewayBuilder {
+        GatewayBuilder::new(config)
     }
 
     /// The record store (for queries).
@@ -174,7 +150,7 @@ impl Gateway {
     /// Applies `database.retention` once: captures older than the duration are purged (tool
     /// data too with `purge: ["captures", "tools"]`); metric rows stay. Returns how many were
     /// purged. Blocking: call it from a blocking thread.
-    pub fn purge_expired(&self) -> Result<usize, String> {
+    pub fn purge_expired(&self) -> Result<usize, Error> {
         let config = self.snapshot().load().config.clone();
         let aperture_config::Retention::For(keep) = config.database.retention else {
             return Ok(0);
@@ -189,7 +165,7 @@ impl Gateway {
         let cutoff = now - keep.as_millis() as i64;
         self.db
             .purge(cutoff, config.database.purge_tools)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// The request log's queue and the metrics.
@@ -206,7 +182,7 @@ impl Gateway {
         }
     }
 
-    /// The config snapshot; [`Snapshot::store`] swaps in a new config for new requests.
+    /// The config snapshot: the running version's runtime.
     pub fn snapshot(&self) -> &Snapshot {
         self.store.snapshot()
     }

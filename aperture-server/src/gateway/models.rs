@@ -6,7 +6,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Res;
-use super::error::{json, native_error};
+use crate::error::{json, native_error};
 use crate::runtime::Runtime;
 
 /// The models the caller may use: one entry per enabled provider and granted model, by

@@ -1,33 +1,76 @@
 //! The innermost service: send the request to the provider and stream the answer back.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aperture_auth::{Access, QueryKey};
+use aperture_config::Timeouts;
+use aperture_log::RecordSlot;
 use aperture_route::{Route, upstream_uri};
 use http::{Extensions, StatusCode, Version, header};
 use tower::Service;
 
-use super::error::native_error;
-use super::route::{BufferedBody, misconfigured};
+use super::route::BufferedBody;
 use super::{BoxFut, Req, Res, Target};
 use crate::body::boxed;
+use crate::error::Error;
 use crate::headers::{clean_upstream_request, strip_hop_by_hop};
 use crate::idle::IdleTimeout;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Upstream};
 use crate::upstream::UpstreamClient;
 
-/// Forwards routed requests with the pooled client.
+/// What [`Proxy`] needs of a config version.
 #[derive(Debug, Clone)]
-pub struct Proxy {
-    client: Arc<std::sync::RwLock<(ClientKey, UpstreamClient)>>,
+pub struct ProxySettings {
+    /// Routable providers by id: base URL, credential strategy, `add_headers`.
+    pub upstreams: Arc<HashMap<String, Upstream>>,
+    /// `gateway.timeouts`.
+    pub timeouts: Timeouts,
+    /// `gateway.max_request_body`, named in a 413 for a streamed body.
+    pub max_request_body: u64,
 }
 
-/// The settings an upstream client is built from; a reload that changes them gets a new
-/// client (and a new connection pool).
+impl ProxySettings {
+    /// The settings of a compiled config.
+    pub fn from_runtime(rt: &Runtime) -> Self {
+        Self {
+            upstreams: rt.upstreams.clone(),
+            timeouts: rt.config.gateway.timeouts,
+            max_request_body: rt.config.gateway.max_request_body,
+        }
+    }
+}
+
+/// Forwards routed requests with the pooled client: credentials by `auth_mode`, headers
+/// cleaned and added, the upstream URL; 502 when the provider cannot be reached, 504 when it
+/// does not answer in time; the answer streams back untouched. Needs [`Target`], [`Route`] and
+/// `Arc<Access>` on the request.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    client: UpstreamClient,
+    settings: Arc<ProxySettings>,
+}
+
+impl Proxy {
+    /// A proxy sending with `client`.
+    pub fn new(client: UpstreamClient, settings: ProxySettings) -> Self {
+        Self {
+            client,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// The upstream client across config versions: rebuilt when a reload changes its connect
+/// timeout or TLS roots (a new connection pool); otherwise the pool is kept.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientCell(Arc<std::sync::Mutex<(ClientKey, UpstreamClient)>>);
+
+/// The settings an upstream client is built from.
 #[derive(Debug, Clone, PartialEq)]
-struct ClientKey {
+pub(crate) struct ClientKey {
     connect: Option<std::time::Duration>,
     tls_roots: aperture_config::TlsRoots,
 }
@@ -41,24 +84,21 @@ impl ClientKey {
     }
 }
 
-impl Proxy {
-    /// A proxy sending with `client`, built from `gateway`'s settings.
-    pub fn new(client: UpstreamClient, gateway: &aperture_config::Gateway) -> Self {
-        Self {
-            client: Arc::new(std::sync::RwLock::new((ClientKey::of(gateway), client))),
-        }
+impl ClientCell {
+    /// A cell holding a client built for `gw`.
+    pub(crate) fn new(gw: &aperture_config::Gateway) -> Result<Self, Error> {
+        let client = crate::upstream::build_client(gw).map_err(Error::Internal)?;
+        Ok(Self(Arc::new(std::sync::Mutex::new((
+            ClientKey::of(gw),
+            client,
+        )))))
     }
 
-    /// The client for the running config: rebuilt when its connect timeout or TLS roots
-    /// changed (if that fails, the previous client stays and the reason is logged).
-    fn client_for(&self, gw: &aperture_config::Gateway) -> UpstreamClient {
+    /// The client for `gw`: the current one when its settings match, else a new one (if that
+    /// fails, the previous client stays and the reason is logged).
+    pub(crate) fn client_for(&self, gw: &aperture_config::Gateway) -> UpstreamClient {
         let key = ClientKey::of(gw);
-        if let Ok(current) = self.client.read() {
-            if current.0 == key {
-                return current.1.clone();
-            }
-        }
-        let mut current = match self.client.write() {
+        let mut current = match self.0.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
@@ -83,16 +123,23 @@ impl Service<Req> for Proxy {
 
     fn call(&mut self, req: Req) -> Self::Future {
         let ext = req.extensions();
-        let (Some(rt), Some(Target::Inference(ep)), Some(route), Some(access)) = (
-            ext.get::<Arc<Runtime>>().cloned(),
-            ext.get::<Target>().cloned(),
+        let (Some(target), Some(route), Some(access)) = (
+            ext.get::<Target>(),
             ext.get::<Route>().cloned(),
             ext.get::<Arc<Access>>().cloned(),
         ) else {
-            return misconfigured();
+            return super::misconfigured();
         };
-        let client = self.client_for(&rt.config.gateway);
-        Box::pin(async move { Ok(forward(client, req, &rt, &ep, &route, &access).await) })
+        let Target::Inference(ep) = target.clone() else {
+            return super::misconfigured();
+        };
+        let client = self.client.clone();
+        let settings = self.settings.clone();
+        Box::pin(async move {
+            Ok(forward(client, req, &settings, &ep, &route, &access)
+                .await
+                .unwrap_or_else(|e| e.respond(&Target::Inference(ep))))
+        })
     }
 }
 
@@ -116,21 +163,23 @@ fn body_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
 async fn forward(
     client: UpstreamClient,
     req: Req,
-    rt: &Runtime,
+    settings: &ProxySettings,
     ep: &aperture_route::Endpoint,
     route: &Route,
     access: &Access,
-) -> Res {
-    let format = ep.format;
-    let Some(up) = rt.upstreams.get(&route.provider) else {
-        return native_error(format, StatusCode::BAD_GATEWAY, "provider is not routable");
+) -> Result<Res, Error> {
+    let Some(up) = settings.upstreams.get(&route.provider) else {
+        return Err(Error::refused(
+            StatusCode::BAD_GATEWAY,
+            "provider is not routable",
+        ));
     };
     if up.keyfile {
         let message = format!(
             "provider \"{}\": keyfile:: credentials are not supported yet",
             up.id
         );
-        return native_error(format, StatusCode::NOT_IMPLEMENTED, &message);
+        return Err(Error::refused(StatusCode::NOT_IMPLEMENTED, message));
     }
     let buffered = req.extensions().get::<BufferedBody>().is_some();
     let via_proxy = req.extensions().get::<super::FromTrustedProxy>().is_some();
@@ -152,40 +201,35 @@ async fn forward(
     {
         parts.headers.insert(h.name.clone(), h.value.clone());
     }
-    let uri = match upstream_uri(
+    let Ok(uri) = upstream_uri(
         &up.baseurl,
         &ep.upstream_path,
         query.as_deref(),
         keep_key == QueryKey::Drop,
-    ) {
-        Ok(u) => u,
-        Err(_) => {
-            return native_error(
-                format,
-                StatusCode::BAD_REQUEST,
-                "the request path cannot be forwarded",
-            );
-        }
+    ) else {
+        return Err(Error::refused(
+            StatusCode::BAD_REQUEST,
+            "the request path cannot be forwarded",
+        ));
     };
     parts.uri = uri;
     parts.version = Version::HTTP_11;
-    let slot = parts.extensions.get::<super::record::RecordSlot>().cloned();
+    let slot = parts.extensions.get::<RecordSlot>().cloned();
     parts.extensions = Extensions::new();
     let upstream_req = Req::from_parts(parts, body);
 
-    let timeouts = rt.config.gateway.timeouts;
+    let timeouts = settings.timeouts;
     let asked = std::time::Instant::now();
     let sent = client.request(upstream_req);
     let answer = match timeouts.response_headers {
         Some(limit) => match tokio::time::timeout(limit, sent).await {
             Ok(r) => r,
             Err(_) => {
-                let message = format!(
-                    "provider {} did not answer within {}",
-                    up.id,
-                    aperture_config::format_duration(limit)
-                );
-                return native_error(format, StatusCode::GATEWAY_TIMEOUT, &message);
+                tracing::warn!(provider = %up.id, "provider did not answer in time");
+                return Err(Error::UpstreamTimeout {
+                    provider: up.id.clone(),
+                    after: aperture_config::format_duration(limit),
+                });
             }
         },
         None => sent.await,
@@ -197,23 +241,22 @@ async fn forward(
         Ok(res) => {
             let (mut parts, body) = res.into_parts();
             strip_hop_by_hop(&mut parts.headers);
-            Res::from_parts(parts, boxed(IdleTimeout::new(body, timeouts.stream_idle)))
+            Ok(Res::from_parts(
+                parts,
+                boxed(IdleTimeout::new(body, timeouts.stream_idle)),
+            ))
         }
-        Err(e) if body_too_large(&e) => native_error(
-            format,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "request body is larger than the {} byte limit",
-                rt.config.gateway.max_request_body
-            ),
-        ),
+        Err(e) if body_too_large(&e) => Err(Error::BodyTooLarge {
+            limit: settings.max_request_body,
+        }),
         Err(e) => {
-            let message = if e.is_connect() {
-                format!("could not connect to provider {}", up.id)
+            let provider = up.id.clone();
+            tracing::warn!(%provider, error = %e, "upstream request failed");
+            Err(if e.is_connect() {
+                Error::UpstreamConnect { provider }
             } else {
-                format!("provider {} closed the connection", up.id)
-            };
-            native_error(format, StatusCode::BAD_GATEWAY, &message)
+                Error::UpstreamClosed { provider }
+            })
         }
     }
 }

@@ -2,24 +2,26 @@
 //! body that tees each chunk to the usage observer, and one record emitted when the body ends,
 //! fails, or is dropped because the client left (499) — refused requests included.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aperture_auth::Identity;
-use aperture_config::Retention;
-use aperture_log::store::{Cost, LogSink, RecordIdentity, RequestRecord};
+use aperture_config::{CostAlias, CostBasis, Retention};
+use aperture_log::pricing::PriceTable;
+use aperture_log::store::{Cost, LogSink, RequestRecord};
 use aperture_log::usage::{Observer, ResponseFormat, SessionHooks, session_id};
 use aperture_log::{Observation, Usage};
-use bytes::Bytes;
+use aperture_log::{RecordSlot, SlotData};
 use http::HeaderMap;
 use tower::{Layer, Service};
 
 use super::{BoxFut, Req, Res, Target};
 use crate::body::Body;
+use crate::error::GatewayError;
 use crate::metrics::{Metrics, RequestSample};
 use crate::request_id::RequestId;
-use crate::runtime::Runtime;
+use crate::runtime::{ConfiguredSecrets, Runtime};
 
 mod body;
 pub(crate) mod redact;
@@ -34,11 +36,11 @@ pub struct Telemetry {
     /// The store the queue drains into, for the dashboard's queries (`/api/sessions`, …).
     pub db: Option<Arc<dyn aperture_log::store::Store>>,
     /// Counters and histograms.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The install key: fingerprints of redacted headers, session hashes.
     pub key: InstallKey,
     /// Who produced each Responses API response id seen by this process.
-    pub responses: ResponseOrigins,
+    pub responses: Arc<ResponseOrigins>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -87,70 +89,67 @@ impl ResponseOrigins {
     }
 }
 
-/// What inner layers learn about a request, for its record.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RecordSlot(Arc<Mutex<SlotData>>);
-
-#[derive(Debug, Default)]
-pub(crate) struct SlotData {
-    identity: Option<Identity>,
-    provider: String,
-    model: String,
-    requested_model: String,
-    request_body: Option<Bytes>,
-    upstream_wait: Option<Duration>,
-}
-
-impl RecordSlot {
-    pub(crate) fn identity(&self, identity: &Identity) {
-        if let Ok(mut d) = self.0.lock() {
-            d.identity = Some(identity.clone());
-        }
-    }
-
-    pub(crate) fn route(&self, provider: &str, model: &str, requested: &str) {
-        if let Ok(mut d) = self.0.lock() {
-            d.provider = provider.to_string();
-            d.model = model.to_string();
-            d.requested_model = requested.to_string();
-        }
-    }
-
-    /// How long the provider took to answer with a head (time the gateway only waited).
-    pub(crate) fn upstream_wait(&self, wait: Duration) {
-        if let Ok(mut d) = self.0.lock() {
-            d.upstream_wait = Some(wait);
-        }
-    }
-
-    pub(crate) fn request_body(&self, body: &Bytes) {
-        if let Ok(mut d) = self.0.lock() {
-            d.request_body = Some(body.clone());
-        }
-    }
-
-    fn take(&self) -> SlotData {
-        self.0
-            .lock()
-            .map(|mut d| std::mem::take(&mut *d))
-            .unwrap_or_default()
-    }
-}
-
-/// The message of an error the gateway made itself, attached to its response.
+/// What [`RecordLayer`] needs of a config version: prices, secrets to scrub, what to keep.
 #[derive(Debug, Clone)]
-pub(crate) struct GatewayError(pub(crate) String);
+pub struct RecordSettings {
+    /// Prices: the bundled table with `gateway.price_file` merged over it.
+    pub prices: Arc<PriceTable>,
+    /// Every credential in the config, scrubbed from stored records.
+    pub secrets: Arc<ConfiguredSecrets>,
+    /// Each provider's `cost_basis` and `model_cost_map`.
+    pub costs: Arc<HashMap<String, (Option<CostBasis>, Vec<CostAlias>)>>,
+    /// Bodies and headers are kept (`database.retention` is not `"0"`).
+    pub capture: bool,
+    /// Tool calls are kept even without captures (`purge` does not name `tools`).
+    pub keep_tools: bool,
+    /// `gateway.capture.max_body_bytes`.
+    pub max_body_bytes: usize,
+    /// `database.filterable_headers`.
+    pub filterable_headers: Vec<aperture_config::FilterableHeader>,
+}
 
-/// Records inference requests and feeds the metrics.
+impl RecordSettings {
+    /// The settings of a compiled config.
+    pub fn from_runtime(rt: &Runtime) -> Self {
+        let config = &rt.config;
+        let capture = !matches!(config.database.retention, Retention::Never);
+        Self {
+            prices: rt.prices.clone(),
+            secrets: rt.secrets.clone(),
+            costs: Arc::new(
+                config
+                    .providers
+                    .values()
+                    .map(|p| (p.id.clone(), (p.cost_basis, p.model_cost_map.clone())))
+                    .collect(),
+            ),
+            capture,
+            keep_tools: capture || !config.database.purge_tools,
+            max_body_bytes: usize::try_from(config.gateway.capture.max_body_bytes)
+                .unwrap_or(usize::MAX),
+            filterable_headers: config.database.filterable_headers.clone(),
+        }
+    }
+}
+
+/// Puts every inference request on the record and feeds the metrics: inserts a
+/// [`RecordSlot`] that inner layers fill, wraps the response body so usage is read as it
+/// streams, and queues one record when the body ends, fails, or is dropped because the client
+/// left (499). Refusals from inner layers are recorded too. Reads the [`Target`] and
+/// [`RequestId`].
 #[derive(Debug, Clone)]
 pub struct RecordLayer {
     telemetry: Arc<Telemetry>,
+    settings: Arc<RecordSettings>,
 }
 
 impl RecordLayer {
-    /// A layer writing to `telemetry`.
-    pub fn new(telemetry: Arc<Telemetry>) -> Self {
-        Self { telemetry }
+    /// A layer writing to `telemetry` with `settings`.
+    pub fn new(telemetry: Arc<Telemetry>, settings: RecordSettings) -> Self {
+        Self {
+            telemetry,
+            settings: Arc::new(settings),
+        }
     }
 }
 
@@ -159,7 +158,7 @@ impl<S> Layer<S> for RecordLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Record {
             inner,
-            telemetry: self.telemetry.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -168,13 +167,13 @@ impl<S> Layer<S> for RecordLayer {
 #[derive(Debug, Clone)]
 pub struct Record<S> {
     inner: S,
-    telemetry: Arc<Telemetry>,
+    layer: RecordLayer,
 }
 
 /// Everything a record needs that is known when the request arrives.
 pub(crate) struct Pending {
     pub(crate) telemetry: Arc<Telemetry>,
-    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) settings: Arc<RecordSettings>,
     pub(crate) slot: RecordSlot,
     pub(crate) id: String,
     pub(crate) time_ms: i64,
@@ -192,6 +191,8 @@ pub(crate) struct Pending {
     pub(crate) head_at: Option<Instant>,
     pub(crate) response_headers: HeaderMap,
     pub(crate) gateway_error: Option<String>,
+    /// Response body bytes relayed so far.
+    pub(crate) bytes_out: u64,
 }
 
 impl<S> Service<Req> for Record<S>
@@ -208,23 +209,19 @@ where
     }
 
     fn call(&mut self, mut req: Req) -> Self::Future {
-        req.extensions_mut().insert(self.telemetry.clone());
-        let endpoint = match req.extensions().get::<Target>() {
-            Some(Target::Inference(e)) => e.clone(),
-            _ => return Box::pin(self.inner.call(req)),
-        };
-        let (Some(runtime), Some(id)) = (
-            req.extensions().get::<Arc<Runtime>>().cloned(),
-            req.extensions().get::<RequestId>().cloned(),
+        let (Some(Target::Inference(endpoint)), Some(id)) = (
+            req.extensions().get::<Target>(),
+            req.extensions().get::<RequestId>(),
         ) else {
-            return Box::pin(self.inner.call(req));
+            return super::misconfigured();
         };
+        let (endpoint, id) = (endpoint.clone(), id.clone());
         let slot = RecordSlot::default();
         req.extensions_mut().insert(slot.clone());
         let path = req.uri().path().to_string();
         let pending = Pending {
-            telemetry: self.telemetry.clone(),
-            runtime,
+            telemetry: self.layer.telemetry.clone(),
+            settings: self.layer.settings.clone(),
             slot,
             id: id.0,
             time_ms: SystemTime::now()
@@ -242,6 +239,7 @@ where
             head_at: None,
             response_headers: HeaderMap::new(),
             gateway_error: None,
+            bytes_out: 0,
         };
         let fut = self.inner.call(req);
         // If the client goes away before the response head, the future is dropped here and
@@ -268,9 +266,7 @@ where
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string)
                     };
-                    let cap =
-                        usize::try_from(pending.runtime.config.gateway.capture.max_body_bytes)
-                            .unwrap_or(usize::MAX);
+                    let cap = pending.settings.max_body_bytes;
                     let mut o = Observer::new(
                         f,
                         header(http::header::CONTENT_TYPE).as_deref(),
@@ -315,8 +311,8 @@ impl Pending {
         first_byte: Option<Instant>,
         outcome: Outcome,
     ) {
-        let slot = self.slot.take();
-        let config = &self.runtime.config;
+        let slot: SlotData = self.slot.take();
+        let settings = &*self.settings;
         let now = Instant::now();
         let (status, error) = match &outcome {
             Outcome::Complete => (self.status, self.gateway_error.clone()),
@@ -331,19 +327,20 @@ impl Pending {
             ..Observation::default()
         });
         let error = error.or_else(|| observation.stream_error.clone());
-        let identity = slot.identity.as_ref();
-        let login = identity.map(|i| i.login.clone()).unwrap_or_default();
-        let provider_cfg = config.providers.get(&slot.provider);
-        let cost = match (provider_cfg.and_then(|p| p.cost_basis), self.format) {
-            (Some(basis), Some(format)) if self.gateway_error.is_none() => {
-                self.runtime.prices.cost(
-                    basis,
-                    &slot.model,
-                    provider_cfg.map_or(&[][..], |p| &p.model_cost_map[..]),
-                    &observation.usage,
-                    format,
-                )
-            }
+        let login = slot
+            .identity
+            .as_ref()
+            .map(|i| i.login.clone())
+            .unwrap_or_default();
+        let provider_cost = settings.costs.get(&slot.provider);
+        let cost = match (provider_cost.and_then(|p| p.0), self.format) {
+            (Some(basis), Some(format)) if self.gateway_error.is_none() => settings.prices.cost(
+                basis,
+                &slot.model,
+                provider_cost.map_or(&[][..], |p| &p.1[..]),
+                &observation.usage,
+                format,
+            ),
             _ => None,
         };
         let request_body = slot.request_body.clone().unwrap_or_default();
@@ -378,11 +375,11 @@ impl Pending {
             };
             self.telemetry.responses.insert(id, origin);
         }
-        let capture = !matches!(config.database.retention, Retention::Never);
-        let cap = usize::try_from(config.gateway.capture.max_body_bytes).unwrap_or(usize::MAX);
+        let capture = settings.capture;
+        let cap = settings.max_body_bytes;
         let mut secrets: Vec<Vec<u8>> =
             redact::client_credentials(&self.request_headers, self.raw_query.as_deref());
-        secrets.extend(self.runtime.secrets.0.iter().cloned());
+        secrets.extend(settings.secrets.0.iter().cloned());
         let (request_body, request_truncated) = redact::body(&request_body, &secrets, cap);
         let response_json = observation
             .response_body
@@ -392,20 +389,11 @@ impl Pending {
         let (response_body, response_truncated) = response_json
             .map(|b| redact::body(&b, &secrets, cap))
             .unwrap_or((Vec::new(), false));
-        let filterable = &config.database.filterable_headers;
+        let filterable = &settings.filterable_headers;
         let record = RequestRecord {
             id: self.id,
             time_ms: self.time_ms,
-            identity: identity
-                .map(|i| RecordIdentity {
-                    login: i.login.clone(),
-                    display_name: i.display_name.clone(),
-                    node_id: i.node_id.clone(),
-                    node_name: i.node_name.clone(),
-                    tags: i.tags.clone(),
-                    source: i.source.as_str().to_string(),
-                })
-                .unwrap_or_default(),
+            identity: slot.identity.clone().unwrap_or_default(),
             provider: slot.provider.clone(),
             model: slot.model.clone(),
             requested_model: slot.requested_model,
@@ -432,7 +420,7 @@ impl Pending {
                 .get(http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
-            tool_calls: if capture || !config.database.purge_tools {
+            tool_calls: if settings.keep_tools {
                 observation
                     .tool_calls
                     .iter()
@@ -488,6 +476,19 @@ impl Pending {
                 .zip(slot.upstream_wait)
                 .map(|(head, wait)| (head - self.start).saturating_sub(wait).as_secs_f64()),
         });
+        tracing::info!(
+            target: "aperture::access",
+            request_id = %record.id,
+            method = %record.method,
+            path = %record.path,
+            status = record.status,
+            login = %login,
+            model = %record.model,
+            provider = %record.provider,
+            duration_ms = record.duration_ms,
+            bytes = self.bytes_out,
+            error = record.error.as_deref().unwrap_or(""),
+        );
         if let Some(sink) = &self.telemetry.sink {
             // Never wait here (this runs inside a body poll): a full queue gets up to
             // `overflow_block` on a task of its own, then the record is dropped and counted.

@@ -1,36 +1,96 @@
 //! Routing: read the model (from the body, bounded, or the path) and pick the provider.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use aperture_auth::Access;
+use aperture_auth::{Access, Identity};
 use aperture_config::CompatFlag;
-use aperture_route::{Endpoint, ModelSource, Route, extract_body_model, splice_model};
+use aperture_log::RecordSlot;
+use aperture_route::{Endpoint, ModelSource, Route, RouteTable, extract_body_model, splice_model};
 use bytes::Bytes;
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use tower::{Layer, Service};
 
-use super::error::{from_rendered, native_error};
-use super::record::RecordSlot;
+use super::record::ResponseOrigins;
 use super::{BoxFut, Req, Res, Target};
 use crate::body::{boxed, full};
+use crate::error::Error;
 use crate::runtime::Runtime;
 
 /// Marks a request whose body the gateway buffered (and may have rewritten), so the proxy lets
-/// the HTTP library set `Content-Length`.
+/// the HTTP library set `Content-Length`. A layer of an embedder's that replaces the body
+/// inserts it too.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct BufferedBody;
+pub struct BufferedBody;
 
-/// Inserts the [`Route`]; answers `/v1/models`.
-#[derive(Debug, Clone, Copy)]
-pub struct RouteLayer;
+/// What [`RouteLayer`] needs of a config version.
+#[derive(Debug, Clone)]
+pub struct RouteSettings {
+    /// Model → provider.
+    pub routes: Arc<RouteTable>,
+    /// `gateway.max_request_body`.
+    pub max_request_body: u64,
+    /// `gateway.capture.max_body_bytes`: how much of a streamed body the record keeps.
+    pub capture_max_body: usize,
+    /// Routable providers' ids.
+    pub routable: HashSet<String>,
+    /// Providers with the `openai_responses` flag and their models, for response ids this
+    /// process has not seen.
+    pub responses_providers: Vec<(String, Vec<String>)>,
+}
+
+impl RouteSettings {
+    /// The settings of a compiled config.
+    pub fn from_runtime(rt: &Runtime) -> Self {
+        let responses_providers = rt
+            .routes
+            .providers_for_flag(CompatFlag::OpenaiResponses)
+            .into_iter()
+            .filter_map(|p| {
+                let cfg = rt.config.providers.get(p)?;
+                Some((p.to_string(), cfg.models.clone()))
+            })
+            .collect();
+        Self {
+            routes: rt.routes.clone(),
+            max_request_body: rt.config.gateway.max_request_body,
+            capture_max_body: usize::try_from(rt.config.gateway.capture.max_body_bytes)
+                .unwrap_or(usize::MAX),
+            routable: rt.upstreams.keys().cloned().collect(),
+            responses_providers,
+        }
+    }
+}
+
+/// Reads the model and inserts the [`Route`]: 400 for an unreadable model, 403 for one the
+/// caller's grants do not allow, 404 for one no provider serves, 413 for a body over
+/// `max_request_body`. Needs [`Target`], [`Identity`] and `Arc<Access>` on the request.
+#[derive(Debug, Clone)]
+pub struct RouteLayer {
+    settings: Arc<RouteSettings>,
+    origins: Arc<ResponseOrigins>,
+}
+
+impl RouteLayer {
+    /// A layer routing with `settings`; `origins` tells which provider produced a response id.
+    pub fn new(settings: RouteSettings, origins: Arc<ResponseOrigins>) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            origins,
+        }
+    }
+}
 
 impl<S> Layer<S> for RouteLayer {
     type Service = RouteService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RouteService { inner }
+        RouteService {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -38,12 +98,7 @@ impl<S> Layer<S> for RouteLayer {
 #[derive(Debug, Clone)]
 pub struct RouteService<S> {
     inner: S,
-}
-
-/// The answer when a layer finds the facts it needs missing: the stack is wired wrong.
-pub(crate) fn misconfigured() -> BoxFut {
-    let res = super::error::plain_error(StatusCode::INTERNAL_SERVER_ERROR, "stack_misconfigured");
-    Box::pin(async move { Ok(res) })
+    layer: RouteLayer,
 }
 
 impl<S> Service<Req> for RouteService<S>
@@ -61,102 +116,36 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let ext = req.extensions();
-        let (Some(rt), Some(target), Some(access)) = (
-            ext.get::<Arc<Runtime>>(),
-            ext.get::<Target>(),
-            ext.get::<Arc<Access>>(),
-        ) else {
-            return misconfigured();
+        let (Some(target), Some(access)) = (ext.get::<Target>(), ext.get::<Arc<Access>>()) else {
+            return super::misconfigured();
         };
-        let (rt, access) = (rt.clone(), access.clone());
-        let endpoint = match target {
-            Target::Models(id) => {
-                let res = super::models::answer(&rt, &access, id.as_deref());
-                return Box::pin(async move { Ok(res) });
-            }
-            Target::Metrics => {
-                let res = metrics_answer(&req, &access);
-                return Box::pin(async move { Ok(res) });
-            }
-            Target::Ui => {
-                let res = super::ui::answer(&req, &access);
-                return Box::pin(async move { Ok(res) });
-            }
-            Target::Api(call) => {
-                let call = *call;
-                return Box::pin(
-                    async move { Ok(super::api::answer(call, req, &rt, &access).await) },
-                );
-            }
-            Target::Inference(e) => e.clone(),
+        let Target::Inference(endpoint) = target else {
+            return super::misconfigured();
         };
+        let (endpoint, access) = (endpoint.clone(), access.clone());
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
         Box::pin(async move {
-            match route(req, &rt, &access, &endpoint).await {
+            match route(req, &layer, &access, &endpoint).await {
                 Ok(req) => inner.call(req).await,
-                Err(res) => Ok(*res),
+                Err(e) => Ok(e.respond(&Target::Inference(endpoint))),
             }
         })
     }
 }
 
-/// `GET /metrics` for callers with `read_metrics`.
-fn metrics_answer(req: &Req, access: &Access) -> Res {
-    use crate::config_store::{ConfigStore, ReloadSource};
-    if !access.read_metrics {
-        return super::error::plain_error(StatusCode::FORBIDDEN, "read_metrics grant required");
-    }
-    let (Some(telemetry), Some(store)) = (
-        req.extensions().get::<Arc<super::Telemetry>>(),
-        req.extensions().get::<Arc<ConfigStore>>(),
-    ) else {
-        return super::error::plain_error(StatusCode::INTERNAL_SERVER_ERROR, "stack_misconfigured");
-    };
-    let m = &telemetry.metrics;
-    if let Some(sink) = &telemetry.sink {
-        use std::sync::atomic::Ordering::Relaxed;
-        m.log_queue_depth.store(sink.depth() as u64, Relaxed);
-        m.log_records_dropped.store(sink.dropped(), Relaxed);
-        m.log_write_errors.store(sink.write_errors(), Relaxed);
-    }
-    let mut reloads = Vec::new();
-    for (source, name) in [
-        (ReloadSource::File, "file"),
-        (ReloadSource::Signal, "signal"),
-        (ReloadSource::Api, "api"),
-    ] {
-        for (ok, result) in [(true, "success"), (false, "failure")] {
-            reloads.push((name, result, store.reloads.get(source, ok)));
-        }
-    }
-    let mut res = Res::new(full(m.render(&reloads)));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    res
-}
-
-fn reject(format: aperture_route::ApiFormat, status: StatusCode, message: &str) -> Rejection {
-    Box::new(native_error(format, status, message))
-}
-
 /// Reads what routing needs and returns the request with its [`Route`] (and possibly a new
-/// body), or the native error.
-/// A refusal, boxed to keep `Result`s small.
-type Rejection = Box<Res>;
-
-async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result<Req, Rejection> {
-    let format = ep.format;
-    let limit = rt.config.gateway.max_request_body;
-    let too_large = || {
-        reject(
-            format,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("request body is larger than the {limit} byte limit"),
-        )
-    };
+/// body), or the refusal.
+async fn route(
+    req: Req,
+    layer: &RouteLayer,
+    access: &Access,
+    ep: &Endpoint,
+) -> Result<Req, Box<Error>> {
+    let settings = &layer.settings;
+    let limit = settings.max_request_body;
+    let too_large = || Box::new(Error::BodyTooLarge { limit });
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -175,22 +164,22 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
             {
                 Ok(c) => c.to_bytes(),
                 Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-                Err(_) => {
-                    return Err(reject(
-                        format,
-                        StatusCode::BAD_REQUEST,
-                        "could not read the request body",
-                    ));
-                }
+                Err(_) => return Err(Box::new(Error::BodyUnreadable)),
             };
-            let found = extract_body_model(&bytes)
-                .map_err(|e| Box::new(from_rendered(e.render(format))))?;
+            let found = extract_body_model(&bytes).map_err(|e| Box::new(Error::Model(e)))?;
             let slot = parts.extensions.get::<RecordSlot>().cloned();
             if let Some(slot) = &slot {
                 slot.route("", "", &found.model);
                 slot.request_body(&bytes);
             }
-            let route = find(rt, ep, &found.model, false, &granted, parts.uri.path())?;
+            let route = find(
+                settings,
+                ep,
+                &found.model,
+                false,
+                &granted,
+                parts.uri.path(),
+            )?;
             let body: Bytes = if route.qualified {
                 splice_model(&bytes, found.span.clone(), &route.upstream_model)
             } else {
@@ -209,27 +198,20 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
             req.extensions_mut().insert(route);
             return Ok(req);
         }
-        ModelSource::Path(model) => find(rt, ep, model, true, &granted, parts.uri.path())?,
+        ModelSource::Path(model) => find(settings, ep, model, true, &granted, parts.uri.path())?,
         ModelSource::ResponseId(id) => {
             // The provider that produced the id, when this gateway saw it; a response another
             // login asked for is theirs.
-            let origin = parts
-                .extensions
-                .get::<Arc<super::Telemetry>>()
-                .and_then(|t| t.responses.get(id));
-            let caller = parts
-                .extensions
-                .get::<aperture_auth::Identity>()
-                .map(|i| i.login.clone());
+            let origin = layer.origins.get(id);
+            let caller = parts.extensions.get::<Identity>().map(|i| i.login.clone());
             if let Some(origin) = origin {
                 if Some(&origin.login) != caller.as_ref() {
-                    return Err(reject(
-                        format,
+                    return Err(Box::new(Error::refused(
                         StatusCode::FORBIDDEN,
                         "access denied: this response belongs to another user",
-                    ));
+                    )));
                 }
-                if rt.upstreams.contains_key(&origin.provider) {
+                if settings.routable.contains(&origin.provider) {
                     let route = Route {
                         provider: origin.provider,
                         upstream_model: String::new(),
@@ -246,16 +228,12 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
                 }
             }
             // Otherwise: the sole granted provider with the responses flag.
-            let candidates: Vec<&str> =
-                rt.routes
-                    .providers_for_flag(CompatFlag::OpenaiResponses)
-                    .into_iter()
-                    .filter(|p| {
-                        rt.config.providers.get(*p).is_some_and(|cfg| {
-                            cfg.models.iter().any(|m| access.model_granted(p, m))
-                        })
-                    })
-                    .collect();
+            let candidates: Vec<&str> = settings
+                .responses_providers
+                .iter()
+                .filter(|(p, models)| models.iter().any(|m| access.model_granted(p, m)))
+                .map(|(p, _)| p.as_str())
+                .collect();
             match candidates.as_slice() {
                 [one] => Route {
                     provider: (*one).to_string(),
@@ -264,11 +242,10 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
                     qualified: false,
                 },
                 _ => {
-                    return Err(reject(
-                        format,
+                    return Err(Box::new(Error::refused(
                         StatusCode::NOT_FOUND,
                         "no route found for this response id",
-                    ));
+                    )));
                 }
             }
         }
@@ -282,12 +259,11 @@ async fn route(req: Req, rt: &Runtime, access: &Access, ep: &Endpoint) -> Result
     }
     let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
     // The body streams to the provider; a capped copy goes to the record when it ends.
-    let cap = usize::try_from(rt.config.gateway.capture.max_body_bytes).unwrap_or(usize::MAX);
     let slot = parts.extensions.get::<RecordSlot>().cloned();
     let body = CopyBody {
         inner: body,
         copy: Vec::new(),
-        cap,
+        cap: settings.capture_max_body,
         slot,
     };
     let mut req = Req::from_parts(parts, boxed(body));
@@ -350,14 +326,20 @@ where
 }
 
 fn find(
-    rt: &Runtime,
+    settings: &RouteSettings,
     ep: &Endpoint,
     model: &str,
     from_path: bool,
     granted: &dyn Fn(&str, &str) -> bool,
     path: &str,
-) -> Result<Route, Rejection> {
-    rt.routes
+) -> Result<Route, Box<Error>> {
+    settings
+        .routes
         .find(model, from_path, ep.flag, granted)
-        .map_err(|e| Box::new(from_rendered(e.render(ep.format, path))))
+        .map_err(|error| {
+            Box::new(Error::Route {
+                error,
+                path: path.to_string(),
+            })
+        })
 }

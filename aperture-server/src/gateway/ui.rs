@@ -89,7 +89,7 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Res {
     );
     let mut res = page(status, "text/html; charset=utf-8", body);
     res.extensions_mut()
-        .insert(super::record::GatewayError(message.to_string()));
+        .insert(crate::error::GatewayError(message.to_string()));
     res
 }
 

@@ -50,6 +50,9 @@ impl HttpBody for RecordBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.first_byte.get_or_insert_with(Instant::now);
+                    if let Some(p) = this.pending.as_mut() {
+                        p.bytes_out += data.len() as u64;
+                    }
                     if let Some(o) = this.observer.as_mut() {
                         o.push(data);
                     }
