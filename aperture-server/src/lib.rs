@@ -1,9 +1,11 @@
 //! The Aperture-compatible LLM gateway server and its `aperture` binary.
 //!
-//! [`serve`] runs the gateway on a bound listener; [`gateway::stack`] is the same gateway as a
-//! tower service to mount in another app; [`cli`] is the `aperture` command line (`serve`,
-//! `config validate`, `config schema`, `version`); [`mock`] is a mock provider for tests and
-//! benches.
+//! [`serve`] runs the gateway on a bound listener; [`gateway::Gateway`] is the same gateway as
+//! a tower service to mount in another app, and [`gateway::GatewayBuilder`] adds an
+//! application's own store, identity sources, checks and layers; [`gateway`] has each layer
+//! with its settings; [`Error`] is the gateway's one error type; [`cli`] is the `aperture`
+//! command line (`serve`, `config validate`, `config schema`, `version`); [`mock`] is a mock
+//! provider for tests and benches. `compose.rs` is the one place a config becomes stacks.
 #![deny(missing_docs)]
 
 pub mod body;

@@ -1,4 +1,4 @@
-//! The gateway as tower layers and the stacks composed from them (see [`crate::compose`]):
+//! The gateway as tower layers and the stacks composed from them (in `compose.rs`):
 //!
 //! ```text
 //! CatchPanic → RequestId → Classify → Steer ─┬─ inference: Record → CatchPanic → Identify → Route
