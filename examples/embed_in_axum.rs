@@ -58,7 +58,7 @@ async fn main() -> std::io::Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use aperture_server::mock::MockUpstream;
+    use aperture_mock::MockUpstream;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn http(addr: SocketAddr, request: String) -> String {

@@ -4,8 +4,7 @@
 //! a tower service to mount in another app, and [`gateway::GatewayBuilder`] adds an
 //! application's own store, identity sources, checks and layers; [`gateway`] has each layer
 //! with its settings; [`Error`] is the gateway's one error type; [`cli`] is the `aperture`
-//! command line (`serve`, `config validate`, `config schema`, `version`); [`mock`] is a mock
-//! provider for tests and benches. `compose.rs` is the one place a config becomes stacks.
+//! command line (`serve`, `config validate`, `config schema`, `version`). `compose.rs` is the one place a config becomes stacks.
 #![deny(missing_docs)]
 
 pub mod body;
@@ -17,7 +16,6 @@ pub mod gateway;
 mod headers;
 mod idle;
 pub mod metrics;
-pub mod mock;
 mod request_id;
 pub mod runtime;
 mod serve;

@@ -8,7 +8,7 @@
 //!   ticker with their keys injected, loopback identity with a grant (role, every model,
 //!   `/metrics`), and the request log (SQLite in the temp dir) on. Its stdout and stderr go to
 //!   `aperture.log` in that temp dir, never to the terminal.
-//! - **The mock provider** (`aperture_server::mock::MockUpstream`), a small **SSE ticker**
+//! - **The mock provider** (`aperture_mock::MockUpstream`), a small **SSE ticker**
 //!   upstream that stamps each event with the time it is sent (for the per-chunk figure), and
 //!   **the load generator** (a pooled hyper client with keep-alive and TCP_NODELAY) run in this
 //!   process on a tokio runtime with 2 worker threads. Everything is on loopback and shares the
@@ -64,7 +64,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use aperture_server::mock::{MockUpstream, Reply};
+use aperture_mock::{MockUpstream, Reply};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 

@@ -1,7 +1,5 @@
 //! `aperture serve` and `aperture_server::serve` on real sockets.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -155,9 +153,7 @@ fn serve_refuses_a_config_with_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_reaches_the_process_log() {
-    let mock = aperture_server::mock::MockUpstream::start_default()
-        .await
-        .unwrap();
+    let mock = aperture_mock::MockUpstream::start_default().await.unwrap();
     let dir = std::env::temp_dir().join(format!("aperture-serve-log-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,15 +1,14 @@
 //! Changing the config while the gateway runs: the management API, reloads from the file, and
 //! requests in flight across a change.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
-
+use crate::common;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aperture_mock::{MockUpstream, Reply, Then};
 use aperture_server::config_store::{Reload, ReloadSource, hash_text};
 use aperture_server::gateway::{Gateway, PeerAddr};
-use aperture_server::mock::{MockUpstream, Reply, Then};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -46,11 +45,10 @@ struct Harness {
 
 async fn harness(
     name: &str,
-    reply: impl Fn(&aperture_server::mock::Received) -> Reply + Send + Sync + 'static,
+    reply: impl Fn(&aperture_mock::Received) -> Reply + Send + Sync + 'static,
 ) -> Harness {
     let mock = MockUpstream::start(reply).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("aperture-manage-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp_dir(&format!("manage-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("aperture.json");
     let text = config_text(
@@ -59,10 +57,8 @@ async fn harness(
         r#""gpt-5""#,
     );
     std::fs::write(&file, &text).unwrap();
-    let config = aperture_config::load_str(&text, aperture_config::Mode::Strict)
-        .config
-        .unwrap();
-    let gateway = Gateway::with_source(Arc::new(config), text, Some(file.clone())).unwrap();
+    let config = common::load(&text, aperture_config::Mode::Strict);
+    let gateway = Gateway::with_source(config, text, Some(file.clone())).unwrap();
     Harness {
         gateway,
         mock,
@@ -411,14 +407,10 @@ async fn file_changes_reload_and_bad_files_keep_the_running_config() {
     // The watcher picks up a change by itself.
     tokio::spawn(store.clone().watch(Duration::from_millis(20)));
     std::fs::write(&h.file, text.replace(r#""gpt-5""#, r#""gpt-5-mini""#)).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while h.models().await != ["gpt-5-mini"] {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the watcher did not reload"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually("the watcher to reload", || async {
+        (h.models().await == ["gpt-5-mini"]).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

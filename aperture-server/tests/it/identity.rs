@@ -2,8 +2,7 @@
 //! the mock provider on 127.0.0.1:0, and the gateway stack called in process with the peer
 //! address each case needs (tailnet peers are not reachable from a test's loopback socket).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
-
+use crate::common;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aperture_mock::MockUpstream;
 use aperture_server::gateway::{Gateway, PeerAddr};
-use aperture_server::mock::MockUpstream;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -138,12 +137,9 @@ async fn harness(name: &str, extra_identity: &str) -> Harness {
         tailscaled.socket.to_str().unwrap(),
         extra_identity,
     );
-    let loaded = aperture_config::load_str(&text, aperture_config::Mode::Load);
-    let cfg = loaded
-        .config
-        .unwrap_or_else(|| panic!("{}", loaded.diagnostics.render("t")));
+    let cfg = common::load(&text, aperture_config::Mode::Load);
     Harness {
-        gateway: Gateway::new(Arc::new(cfg)).unwrap(),
+        gateway: Gateway::new(cfg).unwrap(),
         mock,
         tailscaled,
     }

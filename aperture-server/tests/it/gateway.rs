@@ -1,12 +1,11 @@
 //! The gateway end to end: a real gateway on 127.0.0.1:0 in front of the mock provider on
 //! 127.0.0.1:0; the tests assert what reached the provider, byte for byte, and what came back.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
-
+use crate::common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aperture_server::mock::{MockUpstream, Reply, Then, gzip_stored};
+use aperture_mock::{MockUpstream, Reply, Then, gzip_stored};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -58,17 +57,14 @@ fn config(base: &str, extra_gateway: &str) -> String {
 }
 
 async fn gateway(text: &str) -> Gateway {
-    let loaded = aperture_config::load_str(text, aperture_config::Mode::Load);
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{}", loaded.diagnostics.render("test")));
+    let config = common::load(text, aperture_config::Mode::Load);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(aperture_server::serve(listener, Arc::new(config), async {
+    tokio::spawn(aperture_server::serve(listener, config, async {
         let _ = stopped.await;
     }));
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    let client = common::client();
     Gateway {
         addr,
         stop: Some(stop),

@@ -1,10 +1,10 @@
-//! The mock upstream (`aperture_server::mock`) on real sockets, driven by a hyper client.
+//! The mock upstream (`aperture_mock`) on real sockets, driven by a hyper client.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
 use std::time::{Duration, Instant};
 
-use aperture_server::mock::{
+use aperture_mock::{
     Closed, INPUT_TOKENS, MockUpstream, OUTPUT_TOKENS, REPLY_TEXT, Reply, Then, crc32, gzip_stored,
 };
 use bytes::Bytes;

@@ -1,7 +1,5 @@
 //! The `aperture` binary as a user runs it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -6,15 +6,13 @@
 //! which makes a missing driver a failure; elsewhere the test says it is skipped and passes.
 //! `APERTURE_SCREENSHOTS=<dir>` saves a PNG of each page there (docs/screenshots/ holds them).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aperture_mock::{MockUpstream, Received, Reply};
 use aperture_server::config_store::{Reload, ReloadSource};
 use aperture_server::gateway::Gateway;
-use aperture_server::mock::{MockUpstream, Received, Reply};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};

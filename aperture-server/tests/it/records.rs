@@ -2,21 +2,19 @@
 //! usage for each format, refusals and client disconnects included, metrics, and no secret in
 //! the database file, the metrics or any answer.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
-
+use crate::common;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aperture_log::store::{Filter, Page, SqliteStore, Store};
+use aperture_mock::{INPUT_TOKENS, MockUpstream, OUTPUT_TOKENS, Reply, Then};
 use aperture_server::gateway::Gateway;
-use aperture_server::mock::{INPUT_TOKENS, MockUpstream, OUTPUT_TOKENS, Reply, Then};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 const CLIENT_KEY: &str = "sk-ant-api03-SENTINELCLIENT";
 const CLIENT_BEARER: &str = "sk-SENTINELBEARER0000";
@@ -31,9 +29,7 @@ struct Harness {
 }
 
 async fn harness(name: &str, base: &str) -> Harness {
-    let data_dir =
-        std::env::temp_dir().join(format!("aperture-records-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let data_dir = common::temp_dir(&format!("records-{name}"));
     let text = format!(
         r#"{{
       "providers": {{
@@ -50,22 +46,14 @@ async fn harness(name: &str, base: &str) -> Harness {
     }}"#,
         data_dir.display()
     );
-    let config = aperture_config::load_str(&text, aperture_config::Mode::Strict)
-        .config
-        .unwrap();
-    let gateway = Gateway::with_source(Arc::new(config), text, None).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(aperture_server::serve_gateway(
-        listener,
-        gateway.clone(),
-        std::future::pending(),
-    ));
+    let config = common::load(&text, aperture_config::Mode::Strict);
+    let gateway = Gateway::with_source(config, text, None).unwrap();
+    let addr = common::serve(gateway.clone()).await;
     Harness {
         gateway,
         addr,
         data_dir,
-        client: Client::builder(TokioExecutor::new()).build_http(),
+        client: common::client(),
     }
 }
 

@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
-//! use aperture_server::mock::{MockUpstream, Reply};
+//! use aperture_mock::{MockUpstream, Reply};
 //! let mut mock = MockUpstream::start(|req| Reply::auto(req)).await?;
 //! // ... point the gateway at `mock.base_url()` and send it a request ...
 //! let received = mock.next_request().await;
@@ -17,6 +17,8 @@
 //! # Ok(())
 //! # }
 //! ```
+
+#![deny(missing_docs)]
 
 mod formats;
 mod gzip;

@@ -2,14 +2,11 @@
 //! `/api/usage[.csv]` over records made by real requests through the gateway. Who sees what,
 //! pagination, filters, bad query input, and the pages' security headers.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
-
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use crate::common;
 
 use aperture_log::store::{Filter, Page};
+use aperture_mock::{INPUT_TOKENS, MockUpstream, OUTPUT_TOKENS};
 use aperture_server::gateway::Gateway;
-use aperture_server::mock::{INPUT_TOKENS, MockUpstream, OUTPUT_TOKENS};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -43,9 +40,7 @@ impl Answer {
 
 async fn harness(name: &str) -> Harness {
     let mock = MockUpstream::start_default().await.unwrap();
-    let data_dir =
-        std::env::temp_dir().join(format!("aperture-dash-api-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let data_dir = common::temp_dir(&format!("dash-api-{name}"));
     let text = format!(
         r#"{{
       "providers": {{
@@ -64,17 +59,9 @@ async fn harness(name: &str) -> Harness {
         base = mock.base_url(),
         dir = data_dir.display()
     );
-    let config = aperture_config::load_str(&text, aperture_config::Mode::Strict)
-        .config
-        .unwrap();
-    let gateway = Gateway::with_source(Arc::new(config), text, None).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(aperture_server::serve_gateway(
-        listener,
-        gateway.clone(),
-        std::future::pending(),
-    ));
+    let config = common::load(&text, aperture_config::Mode::Strict);
+    let gateway = Gateway::with_source(config, text, None).unwrap();
+    let addr = common::serve(gateway.clone()).await;
     let h = Harness {
         gateway,
         addr,
@@ -159,18 +146,15 @@ impl Harness {
                 .await;
             assert_eq!(a.status, StatusCode::OK, "{}", a.text);
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self
-            .gateway
-            .db()
-            .requests(&Filter::default(), Page::default())
-            .unwrap()
-            .len()
-            < 6
-        {
-            assert!(Instant::now() < deadline, "records not written");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let db = self.gateway.db().clone();
+        common::eventually("six records written", || {
+            let n = db
+                .requests(&Filter::default(), Page::default())
+                .unwrap()
+                .len();
+            std::future::ready((n >= 6).then_some(()))
+        })
+        .await;
     }
 }
 
