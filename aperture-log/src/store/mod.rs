@@ -147,6 +147,30 @@ pub struct RequestSummary {
     pub user_agent: Option<String>,
 }
 
+impl From<RequestRecord> for RequestSummary {
+    fn from(r: RequestRecord) -> Self {
+        RequestSummary {
+            cost_nanodollars: r.cost.as_ref().map(|c| c.nanodollars),
+            id: r.id,
+            time_ms: r.time_ms,
+            login: r.identity.login,
+            provider: r.provider,
+            model: r.model,
+            api_type: r.api_type,
+            method: r.method,
+            path: r.path,
+            status: r.status,
+            error: r.error,
+            duration_ms: r.duration_ms,
+            ttfb_ms: r.ttfb_ms,
+            stream: r.stream,
+            usage: r.usage,
+            session_id: r.session_id,
+            user_agent: r.user_agent,
+        }
+    }
+}
+
 /// How [`Store::totals`] groups rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {

@@ -284,25 +284,7 @@ pub(crate) fn requests(
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |row| {
         let (r, _) = read_record(row)?;
-        Ok(RequestSummary {
-            cost_nanodollars: r.cost.as_ref().map(|c| c.nanodollars),
-            id: r.id,
-            time_ms: r.time_ms,
-            login: r.identity.login,
-            provider: r.provider,
-            model: r.model,
-            api_type: r.api_type,
-            method: r.method,
-            path: r.path,
-            status: r.status,
-            error: r.error,
-            duration_ms: r.duration_ms,
-            ttfb_ms: r.ttfb_ms,
-            stream: r.stream,
-            usage: r.usage,
-            session_id: r.session_id,
-            user_agent: r.user_agent,
-        })
+        Ok(RequestSummary::from(r))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
