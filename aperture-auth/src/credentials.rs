@@ -3,8 +3,28 @@
 use aperture_config::{ApiKey, AuthHeader, AuthMode, Provider};
 use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-/// The headers that carry credentials (with the `key` query parameter).
+/// The headers that carry a provider credential (with the `key` query parameter): the ones
+/// `auth_mode` replaces, strips or passes through.
 pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x-goog-api-key"];
+
+/// Every header whose value is a secret: the [`CREDENTIAL_HEADERS`] plus proxy credentials,
+/// Azure's `api-key` and cookies. The request log keeps only a fingerprint of their values, and
+/// their tokens are scrubbed from every stored body. The one list for credentials and
+/// redaction alike.
+pub const SECRET_HEADERS: [&str; 7] = [
+    "authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "proxy-authorization",
+    "api-key",
+    "cookie",
+    "set-cookie",
+];
+
+/// Whether `name` (lowercase) is one of the [`SECRET_HEADERS`].
+pub fn is_secret_header(name: &str) -> bool {
+    SECRET_HEADERS.contains(&name)
+}
 
 /// What to do with a `key` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,10 @@ mod rfc2047;
 mod whois;
 
 pub use access::Access;
-pub use credentials::{CREDENTIAL_HEADERS, CredentialStrategy, QueryKey, has_client_credential};
+pub use credentials::{
+    CREDENTIAL_HEADERS, CredentialStrategy, QueryKey, SECRET_HEADERS, has_client_credential,
+    is_secret_header,
+};
 pub use identity::{
     HeaderIdentity, Identity, IdentitySource, LOOPBACK_LOGIN, from_static_table,
     from_trusted_headers, tag_login,

@@ -5,7 +5,8 @@
 //!                                                             │ one config version per request
 //!   inference (per version): Record → CatchPanic → Identify → Route → Authorize
 //!                            → [embedder layers] → Proxy
-//!   admin     (per version): Identify → AdminService (/v1/models, /api/*, /ui/, /metrics)
+//!   admin     (per version): AccessLog → Identify → AdminService
+//!                            (/v1/models, /api/*, /ui/, /metrics)
 //! ```
 //!
 //! `/`, `/healthz` and `/api/hello` are answered by the server before the stack (no identity
@@ -21,9 +22,9 @@ use tower::util::BoxCloneSyncService;
 use crate::config_store::ConfigStore;
 use crate::gateway::proxy::ClientCell;
 use crate::gateway::{
-    AdminService, Authorize, AuthorizeLayer, CatchPanicLayer, ClassifyLayer, IdentifyLayer,
-    IdentifySettings, IdentitySource, Proxy, ProxySettings, RecordLayer, RecordSettings,
-    RequestIdLayer, RouteLayer, RouteSettings, Stack, Steer, Telemetry,
+    AccessLogLayer, AdminService, Authorize, AuthorizeLayer, CatchPanicLayer, ClassifyLayer,
+    IdentifyLayer, IdentifySettings, IdentitySource, Proxy, ProxySettings, RecordLayer,
+    RecordSettings, RequestIdLayer, RouteLayer, RouteSettings, Stack, Steer, Telemetry,
 };
 use crate::runtime::Runtime;
 
@@ -117,6 +118,8 @@ pub(crate) fn stacks(rt: Arc<Runtime>, store: Weak<ConfigStore>, shared: &Shared
         .service(after_checks);
 
     let admin = ServiceBuilder::new()
+        // One access line per request (inference requests get theirs from the record).
+        .layer(AccessLogLayer::new())
         .layer(identify)
         .service(AdminService::new(rt, shared.telemetry.clone(), store));
 

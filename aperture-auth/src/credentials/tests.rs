@@ -114,3 +114,11 @@ fn debug_never_shows_the_key() {
     let s = CredentialStrategy::for_provider(&p);
     assert!(!format!("{s:?}").contains("sk-sentinel"));
 }
+
+#[test]
+fn every_credential_header_is_a_secret_header() {
+    for h in CREDENTIAL_HEADERS {
+        assert!(is_secret_header(h), "{h}");
+    }
+    assert!(is_secret_header("cookie") && !is_secret_header("content-type"));
+}

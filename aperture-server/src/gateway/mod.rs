@@ -15,6 +15,7 @@
 //! [`GatewayBuilder`] is the way in for an embedding application: its own store, identity
 //! sources, checks after routing, and tower layers.
 
+mod access;
 mod admin;
 mod api;
 mod authorize;
@@ -40,6 +41,7 @@ use http::{Request, Response};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
+pub use access::{AccessLog, AccessLogLayer};
 pub use admin::AdminService;
 pub use authorize::{Authorize, AuthorizeFuture, AuthorizeLayer, AuthorizeService};
 pub use builder::GatewayBuilder;

@@ -234,3 +234,82 @@ async fn no_credential_reaches_the_process_log() {
         "a credential reached the log:\n{log}"
     );
 }
+
+#[test]
+fn json_log_lines_with_one_access_line_per_request() {
+    let dir = crate::common::temp_dir("serve-json-log");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("aperture.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"providers": {{"openai": {{"baseurl": "http://127.0.0.1:9", "apikey": "sk-SENTINEL-JSON-LOG", "models": ["gpt-5"]}}}},
+               "grants": [{{"src": ["(loopback)"], "app": {{"tailscale.com/cap/aperture": [{{"role": "admin"}}, {{"models": "**"}}]}}}}],
+               "gateway": {{"data_dir": "{}", "identity": {{"tailscale": {{"enabled": false}}}}}}}}"#,
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aperture"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("APERTURE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    assert_eq!(get(&addr, "GET", "/api/me").0, "HTTP/1.1 200 OK");
+    // Port 9 refuses: a 502, still one access line (from the record) with the provider.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let body = r#"{"model":"gpt-5","messages":[]}"#;
+    write!(
+        s,
+        "POST /v1/chat/completions?key=AIzaSENTINELQ HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 502"), "{raw}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !log.contains("SENTINEL"),
+        "a credential reached the log:\n{log}"
+    );
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "aperture::access")
+        .collect();
+    assert_eq!(access.len(), 2, "{log}");
+    let me = access.iter().find(|l| l["path"] == "/api/me").unwrap();
+    assert_eq!(
+        (me["status"].as_u64(), me["login"].as_str()),
+        (Some(200), Some("(loopback)"))
+    );
+    let chat = access
+        .iter()
+        .find(|l| l["path"] == "/v1/chat/completions")
+        .unwrap();
+    assert_eq!(chat["status"].as_u64(), Some(502));
+    assert_eq!(chat["provider"], "openai");
+    assert_eq!(chat["model"], "gpt-5");
+    assert!(chat["request_id"].as_str().unwrap().starts_with("req_"));
+}

@@ -7,16 +7,9 @@ use http::HeaderMap;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// Headers whose values are credentials: stored as `[REDACTED:fp=<8 hex>]`.
-const CREDENTIAL_HEADERS: [&str; 7] = [
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "api-key",
-    "cookie",
-    "set-cookie",
-];
+// Headers whose values are credentials are stored as `[REDACTED:fp=<8 hex>]`: the one list,
+// `aperture_auth::SECRET_HEADERS`.
+use aperture_auth::{SECRET_HEADERS, is_secret_header};
 
 /// Query parameters whose values are redacted.
 const SECRET_PARAMS: [&str; 5] = ["key", "api_key", "token", "access_token", "secret"];
@@ -102,7 +95,7 @@ pub(crate) fn query(q: &str) -> String {
 pub(crate) fn headers(h: &HeaderMap, key: &InstallKey) -> Vec<(String, String)> {
     h.iter()
         .map(|(name, value)| {
-            let v = if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            let v = if is_secret_header(name.as_str()) {
                 let tag = key.hmac(value.as_bytes());
                 let fp: String = tag[..4].iter().map(|b| format!("{b:02x}")).collect();
                 format!("[REDACTED:fp={fp}]")
@@ -127,7 +120,7 @@ pub(crate) fn indexed(
             .iter()
             .chain(res.get_all(&f.name).iter())
         {
-            let value = (!f.redact_values && !CREDENTIAL_HEADERS.contains(&f.name.as_str()))
+            let value = (!f.redact_values && !is_secret_header(f.name.as_str()))
                 .then(|| String::from_utf8_lossy(v.as_bytes()).into_owned());
             out.push((f.name.as_str().to_string(), value));
         }
@@ -147,14 +140,7 @@ pub(crate) fn client_credentials(h: &HeaderMap, query: Option<&str>) -> Vec<Vec<
             }
         }
     }
-    for name in [
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "x-goog-api-key",
-        "api-key",
-        "cookie",
-    ] {
+    for name in SECRET_HEADERS {
         for v in h.get_all(name) {
             let s = String::from_utf8_lossy(v.as_bytes()).into_owned();
             let token = s
