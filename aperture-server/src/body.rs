@@ -78,6 +78,23 @@ pub fn empty() -> Body {
     )
 }
 
+/// Any body as the gateway's [`Body`]: returned as it is when it already is one (no second
+/// box), boxed otherwise.
+pub fn into_body<B>(body: B) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut slot = Some(body);
+    if let Some(own) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Body>>() {
+        return own.take().unwrap_or_default();
+    }
+    match slot {
+        Some(other) => Body::new(other),
+        None => Body::default(),
+    }
+}
+
 /// Boxes any body whose errors convert into [`BoxError`].
 pub fn boxed<B>(body: B) -> Body
 where
@@ -85,4 +102,17 @@ where
     B::Error: Into<BoxError>,
 {
     Body::new(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn into_body_keeps_a_body_and_boxes_others() {
+        let own = full("abc");
+        assert_eq!(http_body::Body::size_hint(&into_body(own)).exact(), Some(3));
+        let other = Full::new(Bytes::from_static(b"hello"));
+        assert_eq!(http_body::Body::size_hint(&into_body(other)).exact(), Some(5));
+    }
 }

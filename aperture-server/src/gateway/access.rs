@@ -7,9 +7,10 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use aperture_log::RecordSlot;
+use http::Request;
 use tower::{Layer, Service};
 
-use super::{BoxFut, Req, Res};
+use super::{BoxFut, Res};
 use crate::error::GatewayError;
 
 /// Logs method, path, status, login, duration and body size of each request it wraps; the
@@ -38,9 +39,10 @@ pub struct AccessLog<S> {
     inner: S,
 }
 
-impl<S> Service<Req> for AccessLog<S>
+impl<S, B> Service<Request<B>> for AccessLog<S>
 where
-    S: Service<Req, Response = Res, Error = Infallible>,
+    B: Send + 'static,
+    S: Service<Request<B>, Response = Res, Error = Infallible>,
     S::Future: Send + 'static,
 {
     type Response = Res;
@@ -51,7 +53,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Req) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if !tracing::enabled!(target: "aperture::access", tracing::Level::INFO) {
             return Box::pin(self.inner.call(req));
         }

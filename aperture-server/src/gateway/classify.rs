@@ -5,9 +5,10 @@ use std::task::{Context, Poll};
 
 use aperture_route::Endpoint;
 use http::Method;
+use http::Request;
 use tower::{Layer, Service};
 
-use super::{BoxFut, Req, Res};
+use super::{BoxFut, Res};
 use crate::error::Error;
 
 /// What a request is for.
@@ -127,9 +128,10 @@ fn models_target(method: &Method, path: &str) -> Option<Target> {
     (!id.contains(':')).then(|| Target::Models(Some(id.to_string())))
 }
 
-impl<S> Service<Req> for Classify<S>
+impl<S, B> Service<Request<B>> for Classify<S>
 where
-    S: Service<Req, Response = Res, Error = Infallible> + Clone + Send + 'static,
+    B: Send + 'static,
+    S: Service<Request<B>, Response = Res, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
     type Response = Res;
@@ -140,7 +142,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Req) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let target = match models_target(req.method(), req.uri().path()) {
             Some(t) => Ok(t),
             None => Endpoint::classify(req.method(), req.uri().path(), req.headers())

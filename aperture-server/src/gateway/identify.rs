@@ -16,10 +16,10 @@ use aperture_auth::{HeaderIdentity, Identity, from_static_table, from_trusted_he
 use aperture_config::{Config, IdentitySources};
 use aperture_log::RecordSlot;
 use aperture_log::store::RecordIdentity;
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method, Request, Uri};
 use tower::{Layer, Service};
 
-use super::{BoxFut, PeerAddr, Req, Res, Target};
+use super::{BoxFut, PeerAddr, Res, Target};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::runtime::{GrantCache, Runtime};
@@ -316,9 +316,10 @@ fn strip_identity_headers(headers: &mut HeaderMap) {
     }
 }
 
-impl<S> Service<Req> for Identify<S>
+impl<S, B> Service<Request<B>> for Identify<S>
 where
-    S: Service<Req, Response = Res, Error = Infallible> + Clone + Send + 'static,
+    B: Send + 'static,
+    S: Service<Request<B>, Response = Res, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
     type Response = Res;
@@ -329,7 +330,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Req) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let Some(target) = req.extensions().get::<Target>().cloned() else {
             return super::respond_now(Error::StackMisconfigured, &Target::Metrics);
         };

@@ -12,9 +12,10 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use http::Request;
 use tower::{Layer, Service};
 
-use super::{Req, Res, Target};
+use super::{Res, Target};
 use crate::error::Error;
 
 /// Catches panics of the inner service's `call` and future.
@@ -46,9 +47,10 @@ fn panic_response(target: &Target) -> Res {
     Error::Internal("internal error".into()).respond(target)
 }
 
-impl<S> Service<Req> for CatchPanic<S>
+impl<S, B> Service<Request<B>> for CatchPanic<S>
 where
-    S: Service<Req, Response = Res, Error = Infallible>,
+    B: Send + 'static,
+    S: Service<Request<B>, Response = Res, Error = Infallible>,
 {
     type Response = Res;
     type Error = Infallible;
@@ -58,7 +60,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Req) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         // Before classification there is no target: a management-style 500.
         let target = req
             .extensions()

@@ -14,9 +14,10 @@ use aperture_log::usage::{Observer, ResponseFormat, SessionHooks, session_id};
 use aperture_log::{Observation, Usage};
 use aperture_log::{RecordSlot, SlotData};
 use http::HeaderMap;
+use http::Request;
 use tower::{Layer, Service};
 
-use super::{BoxFut, Req, Res, Target};
+use super::{BoxFut, Res, Target};
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::metrics::{Metrics, RequestSample};
@@ -195,9 +196,13 @@ pub(crate) struct Pending {
     pub(crate) bytes_out: u64,
 }
 
-impl<S> Service<Req> for Record<S>
+impl<S, B> Service<Request<B>> for Record<S>
 where
-    S: Service<Req, Response = Res, Error = std::convert::Infallible> + Clone + Send + 'static,
+    B: Send + 'static,
+    S: Service<Request<B>, Response = Res, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send,
 {
     type Response = Res;
@@ -208,7 +213,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Req) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let (Some(Target::Inference(endpoint)), Some(id)) = (
             req.extensions().get::<Target>(),
             req.extensions().get::<RequestId>(),

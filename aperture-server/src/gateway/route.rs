@@ -101,8 +101,10 @@ pub struct RouteService<S> {
     layer: RouteLayer,
 }
 
-impl<S> Service<Req> for RouteService<S>
+impl<S, B> Service<http::Request<B>> for RouteService<S>
 where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::body::BoxError>,
     S: Service<Req, Response = Res, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
@@ -114,7 +116,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Req) -> Self::Future {
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // The body may be read, replaced or wrapped: from here on it is the gateway's own.
+        let req = req.map(crate::body::into_body);
         let ext = req.extensions();
         let (Some(target), Some(access)) = (ext.get::<Target>(), ext.get::<Arc<Access>>()) else {
             return super::misconfigured();

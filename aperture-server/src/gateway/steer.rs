@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::HeaderValue;
+use http::{HeaderValue, Request};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{BoxFut, Req, Res, Target};
@@ -38,9 +38,10 @@ pub struct SetRequestId<S> {
     inner: S,
 }
 
-impl<S> Service<Req> for SetRequestId<S>
+impl<S, B> Service<Request<B>> for SetRequestId<S>
 where
-    S: Service<Req, Response = Res, Error = Infallible>,
+    B: Send + 'static,
+    S: Service<Request<B>, Response = Res, Error = Infallible>,
     S::Future: Send + 'static,
 {
     type Response = Res;
@@ -51,7 +52,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Req) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let id = RequestId::new();
         let header = HeaderValue::from_str(&id.0).ok();
         req.extensions_mut().insert(id);

@@ -379,3 +379,48 @@ async fn records_go_to_the_store_handed_to_the_builder_and_seams_survive_a_reloa
     let rows = records(&store, 2).await;
     assert!(rows.iter().all(|r| r.login == "bob@example.com"));
 }
+
+#[tokio::test]
+async fn the_layers_stand_alone_over_any_request_body() {
+    use aperture_server::gateway::{
+        ClassifyLayer, IdentifyLayer, IdentifySettings, RequestIdLayer,
+    };
+    use aperture_server::runtime::Runtime;
+    use tower::ServiceBuilder;
+
+    let runtime = Runtime::new(common::load(
+        &config("http://127.0.0.1:9"),
+        aperture_config::Mode::Strict,
+    ));
+    // An application's own stack over `Full<Bytes>` bodies, with the gateway's identity layer
+    // in it and its own handler after.
+    let svc = ServiceBuilder::new()
+        .layer(RequestIdLayer::new())
+        .layer(ClassifyLayer::new())
+        .layer(IdentifyLayer::new(
+            IdentifySettings::from_runtime(&runtime),
+            Arc::new([]),
+            Arc::default(),
+        ))
+        .service(tower::service_fn(|req: Request<Full<Bytes>>| async move {
+            let login = req.extensions().get::<Identity>().unwrap().login.clone();
+            Ok::<_, Infallible>(Res::new(aperture_server::body::full(login)))
+        }));
+    let ask = |peer: &str| {
+        let mut req = Request::post("/v1/chat/completions")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+        svc.clone().oneshot(req)
+    };
+    let res = ask("127.0.0.1:1").await.unwrap();
+    assert!(res.headers().contains_key("x-aperture-request-id"));
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "(loopback)");
+    let res = ask("192.0.2.1:1").await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "unknown peers are refused by the layer"
+    );
+}
