@@ -19,11 +19,9 @@ use std::sync::Arc;
 
 use aperture_auth::{Identity, IdentitySource as Source};
 use aperture_server::Error;
-use aperture_server::gateway::{CallerInfo, Gateway, IdentityFuture, IdentitySource, PeerAddr};
+use aperture_server::gateway::{CallerInfo, Gateway, IdentityFuture, IdentitySource};
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::get;
 use http::StatusCode;
 
@@ -69,21 +67,12 @@ impl IdentitySource for ApiKeys {
     }
 }
 
-async fn peer_addr(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    req.extensions_mut().insert(PeerAddr(peer));
-    next.run(req).await
-}
-
 /// The app: its own route plus the gateway under `/llm`.
 fn app(gateway: &Gateway) -> Router {
     Router::new()
         .route("/", get(|| async { "my app" }))
         .nest_service("/llm", gateway.service())
-        .layer(middleware::from_fn(peer_addr))
+        .layer(middleware::from_fn(aperture_examples::peer_addr))
 }
 
 /// The gateway for `config_text`, with the keys in front and loopback no longer trusted.

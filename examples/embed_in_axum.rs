@@ -7,27 +7,16 @@
 //! ```
 //!
 //! The gateway is mounted under `/llm` (axum strips the prefix, so the gateway sees
-//! `/v1/messages`). A small middleware copies the peer address into the [`PeerAddr`] extension
+//! `/v1/messages`). A small middleware copies the peer address into the `PeerAddr` extension
 //! the gateway's identity layer reads.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aperture_server::gateway::{Gateway, PeerAddr};
+use aperture_server::gateway::Gateway;
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::get;
-
-async fn peer_addr(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    req.extensions_mut().insert(PeerAddr(peer));
-    next.run(req).await
-}
 
 /// The app: its own routes plus the gateway under `/llm`.
 fn app(gateway: &Gateway) -> Router {
@@ -35,7 +24,7 @@ fn app(gateway: &Gateway) -> Router {
         .route("/", get(|| async { "my app" }))
         .route("/status", get(|| async { "all good" }))
         .nest_service("/llm", gateway.service())
-        .layer(middleware::from_fn(peer_addr))
+        .layer(middleware::from_fn(aperture_examples::peer_addr))
 }
 
 #[tokio::main]

@@ -113,6 +113,9 @@ mod tests {
         let own = full("abc");
         assert_eq!(http_body::Body::size_hint(&into_body(own)).exact(), Some(3));
         let other = Full::new(Bytes::from_static(b"hello"));
-        assert_eq!(http_body::Body::size_hint(&into_body(other)).exact(), Some(5));
+        assert_eq!(
+            http_body::Body::size_hint(&into_body(other)).exact(),
+            Some(5)
+        );
     }
 }

@@ -5,7 +5,23 @@
 
 use std::net::SocketAddr;
 
+use aperture_server::gateway::PeerAddr;
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::Next;
+use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An axum middleware (`middleware::from_fn(peer_addr)`) that copies the connection's peer
+/// address into the [`PeerAddr`] extension the gateway's identity layer reads. The app must be
+/// served with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub async fn peer_addr(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    req.extensions_mut().insert(PeerAddr(peer));
+    next.run(req).await
+}
 
 /// A config with one OpenAI-compatible provider at `base` (the gateway injects `apikey`), an
 /// admin on loopback, and `grants` (JSON array members) after it.

@@ -23,6 +23,32 @@ fn get(addr: &str, method: &str, path: &str) -> (String, String) {
     (status, body)
 }
 
+/// Starts `aperture serve --config CONFIG --listen 127.0.0.1:0 EXTRA…` with stdout and stderr
+/// piped and the log level fixed at `info`, and waits for its ready line; returns the child and
+/// the address it listens on.
+fn spawn_serve(config: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aperture"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("APERTURE_LOG", "info")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("ready line")
+        .to_string();
+    (child, addr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_paths_answer_without_identity() {
     let config = aperture_config::load_str(aperture_config::STARTER_CONFIG, Default::default())
@@ -85,27 +111,7 @@ fn serve_writes_the_starter_config_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("aperture-serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = dir.join("conf/aperture.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aperture"))
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("ready line")
-        .to_string();
+    let (child, addr) = spawn_serve(&config, &[]);
 
     assert_eq!(get(&addr, "GET", "/healthz").0, "HTTP/1.1 200 OK");
     let written = std::fs::read_to_string(&config).unwrap();
@@ -172,27 +178,7 @@ async fn no_credential_reaches_the_process_log() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aperture"))
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let (child, addr) = spawn_serve(&config, &[]);
     let requests = [
         "POST /v1/chat/completions?key=AIzaSENTINELQUERYKEY HTTP/1.1\r\nHost: localhost\r\nx-api-key: sk-SENTINEL-CLIENT-KEY\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{\"model\":\"gpt-5\"}".to_string(),
         "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-SENTINEL-BEARER\r\nContent-Length: 8\r\nConnection: close\r\n\r\nnot json".to_string(),
@@ -250,23 +236,7 @@ fn json_log_lines_with_one_access_line_per_request() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aperture"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env("APERTURE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let (child, addr) = spawn_serve(&config, &["--log-format", "json"]);
     assert_eq!(get(&addr, "GET", "/api/me").0, "HTTP/1.1 200 OK");
     // Port 9 refuses: a 502, still one access line (from the record) with the provider.
     let mut s = TcpStream::connect(&addr).unwrap();
