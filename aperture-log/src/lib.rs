@@ -7,8 +7,10 @@
 //! - [`store`]: the store trait, the embedded SQLite store and its writer thread.
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod pricing;
 pub mod record;
+pub mod redact;
 pub mod slot;
 pub mod store;
 pub mod usage;

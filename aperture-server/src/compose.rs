@@ -24,7 +24,7 @@ use crate::gateway::proxy::ClientCell;
 use crate::gateway::{
     AccessLogLayer, AdminService, Authorize, AuthorizeLayer, CatchPanicLayer, ClassifyLayer,
     IdentifyLayer, IdentifySettings, IdentitySource, Proxy, ProxySettings, RecordLayer,
-    RecordSettings, RequestIdLayer, RouteLayer, RouteSettings, Stack, Steer, Telemetry,
+    RequestIdLayer, RouteLayer, RouteSettings, Stack, Steer, Telemetry,
 };
 use crate::runtime::Runtime;
 
@@ -103,7 +103,7 @@ pub(crate) fn stacks(rt: Arc<Runtime>, store: Weak<ConfigStore>, shared: &Shared
         // the layers below fill its slot.
         .layer(RecordLayer::new(
             shared.telemetry.clone(),
-            RecordSettings::from_runtime(&rt),
+            rt.record_policy(),
         ))
         // A panic below is a recorded 500 in the caller's format.
         .layer(CatchPanicLayer::new())

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aperture_auth::{Access, CredentialStrategy, Identity};
-use aperture_config::{ApiKey, Config, HeaderLine, Url};
+use aperture_config::{ApiKey, Config, HeaderLine, Retention, Url};
+use aperture_log::build::{RecordPolicy, Secrets};
 use aperture_route::RouteTable;
 
 use crate::tailscale::WhoIsClient;
@@ -37,7 +38,7 @@ pub struct Runtime {
     /// Prices: the bundled table with `gateway.price_file` merged over it.
     pub prices: Arc<aperture_log::pricing::PriceTable>,
     /// Every credential in the config, to scrub from stored records (computed once).
-    pub secrets: Arc<ConfiguredSecrets>,
+    pub secrets: Arc<Secrets>,
     /// Tailscale WhoIs, when `gateway.identity.tailscale` is enabled.
     pub whois: Option<Arc<WhoIsClient>>,
     /// The grants, with each login's evaluation remembered.
@@ -93,9 +94,7 @@ impl Runtime {
             routes: Arc::new(RouteTable::new(&config)),
             upstreams: Arc::new(upstreams),
             prices: Arc::new(prices),
-            secrets: Arc::new(ConfiguredSecrets(
-                crate::gateway::record::redact::configured_secrets(&config),
-            )),
+            secrets: Arc::new(Secrets(aperture_log::redact::configured_secrets(&config))),
             whois,
             grants: Arc::new(GrantCache::new(config.clone())),
             config,
@@ -105,6 +104,28 @@ impl Runtime {
     /// The grants of `identity`, evaluated once per login and config version.
     pub fn access(&self, identity: &Identity) -> Arc<Access> {
         self.grants.access(identity)
+    }
+
+    /// What the record layer keeps and how it prices under this config.
+    pub fn record_policy(&self) -> RecordPolicy {
+        let config = &self.config;
+        let capture = !matches!(config.database.retention, Retention::Never);
+        RecordPolicy {
+            prices: self.prices.clone(),
+            secrets: self.secrets.clone(),
+            costs: Arc::new(
+                config
+                    .providers
+                    .values()
+                    .map(|p| (p.id.clone(), (p.cost_basis, p.model_cost_map.clone())))
+                    .collect(),
+            ),
+            capture,
+            keep_tools: capture || !config.database.purge_tools,
+            max_body_bytes: usize::try_from(config.gateway.capture.max_body_bytes)
+                .unwrap_or(usize::MAX),
+            filterable_headers: config.database.filterable_headers.clone(),
+        }
     }
 }
 
@@ -157,15 +178,6 @@ fn identity_key(identity: &Identity) -> String {
         key.push_str(g);
     }
     key
-}
-
-/// The config's credentials as bytes; `Debug` never shows them.
-pub struct ConfiguredSecrets(pub Vec<Vec<u8>>);
-
-impl std::fmt::Debug for ConfiguredSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConfiguredSecrets([{} REDACTED])", self.0.len())
-    }
 }
 
 /// One config version at work: its runtime and the two stacks composed from it.

@@ -43,6 +43,7 @@ use tower::{Service, ServiceExt};
 
 pub use access::{AccessLog, AccessLogLayer};
 pub use admin::AdminService;
+pub use aperture_log::redact::InstallKey;
 pub use authorize::{Authorize, AuthorizeFuture, AuthorizeLayer, AuthorizeService};
 pub use builder::GatewayBuilder;
 pub use classify::{ApiCall, Classify, ClassifyLayer, Target};
@@ -52,9 +53,7 @@ pub use identify::{
 };
 pub use panic::{CatchPanic, CatchPanicFuture, CatchPanicLayer};
 pub use proxy::{Proxy, ProxySettings};
-pub use record::{
-    InstallKey, Record, RecordLayer, RecordSettings, ResponseOrigin, ResponseOrigins, Telemetry,
-};
+pub use record::{Record, RecordLayer, ResponseOrigin, ResponseOrigins, Telemetry};
 pub use route::{BufferedBody, RouteLayer, RouteService, RouteSettings};
 pub use steer::{RequestIdLayer, SetRequestId, Steer};
 

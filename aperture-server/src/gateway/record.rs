@@ -2,17 +2,16 @@
 //! body that tees each chunk to the usage observer, and one record emitted when the body ends,
 //! fails, or is dropped because the client left (499) — refused requests included.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use aperture_config::{CostAlias, CostBasis, Retention};
-use aperture_log::pricing::PriceTable;
-use aperture_log::store::{Cost, LogSink, RequestRecord};
-use aperture_log::usage::{Observer, ResponseFormat, SessionHooks, session_id};
-use aperture_log::{Observation, Usage};
-use aperture_log::{RecordSlot, SlotData};
+use aperture_log::Observation;
+use aperture_log::RecordSlot;
+use aperture_log::build::{Outcome, RecordPolicy, RequestHead};
+use aperture_log::redact::{self, InstallKey};
+use aperture_log::store::LogSink;
+use aperture_log::usage::{Observer, ResponseFormat, SessionHooks};
 use http::HeaderMap;
 use http::Request;
 use tower::{Layer, Service};
@@ -22,13 +21,10 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::metrics::{Metrics, RequestSample};
 use crate::request_id::RequestId;
-use crate::runtime::{ConfiguredSecrets, Runtime};
 
 mod body;
-pub(crate) mod redact;
 
 use body::RecordBody;
-pub use redact::InstallKey;
 
 /// What the request log and metrics share with every request.
 pub struct Telemetry {
@@ -90,49 +86,6 @@ impl ResponseOrigins {
     }
 }
 
-/// What [`RecordLayer`] needs of a config version: prices, secrets to scrub, what to keep.
-#[derive(Debug, Clone)]
-pub struct RecordSettings {
-    /// Prices: the bundled table with `gateway.price_file` merged over it.
-    pub prices: Arc<PriceTable>,
-    /// Every credential in the config, scrubbed from stored records.
-    pub secrets: Arc<ConfiguredSecrets>,
-    /// Each provider's `cost_basis` and `model_cost_map`.
-    pub costs: Arc<HashMap<String, (Option<CostBasis>, Vec<CostAlias>)>>,
-    /// Bodies and headers are kept (`database.retention` is not `"0"`).
-    pub capture: bool,
-    /// Tool calls are kept even without captures (`purge` does not name `tools`).
-    pub keep_tools: bool,
-    /// `gateway.capture.max_body_bytes`.
-    pub max_body_bytes: usize,
-    /// `database.filterable_headers`.
-    pub filterable_headers: Vec<aperture_config::FilterableHeader>,
-}
-
-impl RecordSettings {
-    /// The settings of a compiled config.
-    pub fn from_runtime(rt: &Runtime) -> Self {
-        let config = &rt.config;
-        let capture = !matches!(config.database.retention, Retention::Never);
-        Self {
-            prices: rt.prices.clone(),
-            secrets: rt.secrets.clone(),
-            costs: Arc::new(
-                config
-                    .providers
-                    .values()
-                    .map(|p| (p.id.clone(), (p.cost_basis, p.model_cost_map.clone())))
-                    .collect(),
-            ),
-            capture,
-            keep_tools: capture || !config.database.purge_tools,
-            max_body_bytes: usize::try_from(config.gateway.capture.max_body_bytes)
-                .unwrap_or(usize::MAX),
-            filterable_headers: config.database.filterable_headers.clone(),
-        }
-    }
-}
-
 /// Puts every inference request on the record and feeds the metrics: inserts a
 /// [`RecordSlot`] that inner layers fill, wraps the response body so usage is read as it
 /// streams, and queues one record when the body ends, fails, or is dropped because the client
@@ -141,15 +94,15 @@ impl RecordSettings {
 #[derive(Debug, Clone)]
 pub struct RecordLayer {
     telemetry: Arc<Telemetry>,
-    settings: Arc<RecordSettings>,
+    policy: Arc<RecordPolicy>,
 }
 
 impl RecordLayer {
-    /// A layer writing to `telemetry` with `settings`.
-    pub fn new(telemetry: Arc<Telemetry>, settings: RecordSettings) -> Self {
+    /// A layer writing to `telemetry`, keeping what `policy` says.
+    pub fn new(telemetry: Arc<Telemetry>, policy: RecordPolicy) -> Self {
         Self {
             telemetry,
-            settings: Arc::new(settings),
+            policy: Arc::new(policy),
         }
     }
 }
@@ -171,27 +124,14 @@ pub struct Record<S> {
     layer: RecordLayer,
 }
 
-/// Everything a record needs that is known when the request arrives.
+/// A request on its way to the record: what is known of it so far.
 pub(crate) struct Pending {
     pub(crate) telemetry: Arc<Telemetry>,
-    pub(crate) settings: Arc<RecordSettings>,
+    pub(crate) policy: Arc<RecordPolicy>,
     pub(crate) slot: RecordSlot,
-    pub(crate) id: String,
-    pub(crate) time_ms: i64,
-    pub(crate) start: Instant,
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) query: Option<String>,
-    /// The query as sent, only to find credentials to scrub; never stored.
-    pub(crate) raw_query: Option<String>,
-    pub(crate) api_type: &'static str,
-    pub(crate) format: Option<ResponseFormat>,
-    pub(crate) request_headers: HeaderMap,
-    pub(crate) status: u16,
+    pub(crate) head: RequestHead,
     /// When the response head came out of the stack.
     pub(crate) head_at: Option<Instant>,
-    pub(crate) response_headers: HeaderMap,
-    pub(crate) gateway_error: Option<String>,
     /// Response body bytes relayed so far.
     pub(crate) bytes_out: u64,
 }
@@ -224,10 +164,7 @@ where
         let slot = RecordSlot::default();
         req.extensions_mut().insert(slot.clone());
         let path = req.uri().path().to_string();
-        let pending = Pending {
-            telemetry: self.layer.telemetry.clone(),
-            settings: self.layer.settings.clone(),
-            slot,
+        let head = RequestHead {
             id: id.0,
             time_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -241,9 +178,15 @@ where
             path,
             request_headers: req.headers().clone(),
             status: 0,
-            head_at: None,
             response_headers: HeaderMap::new(),
             gateway_error: None,
+        };
+        let pending = Pending {
+            telemetry: self.layer.telemetry.clone(),
+            policy: self.layer.policy.clone(),
+            slot,
+            head,
+            head_at: None,
             bytes_out: 0,
         };
         let fut = self.inner.call(req);
@@ -256,13 +199,15 @@ where
                 return Ok(res);
             };
             let (parts, body) = res.into_parts();
-            pending.status = parts.status.as_u16();
+            pending.head.status = parts.status.as_u16();
             pending.head_at = Some(Instant::now());
-            pending.response_headers = parts.headers.clone();
-            pending.gateway_error = parts.extensions.get::<GatewayError>().map(|e| e.0.clone());
+            pending.head.response_headers = parts.headers.clone();
+            pending.head.gateway_error =
+                parts.extensions.get::<GatewayError>().map(|e| e.0.clone());
             let observer = pending
+                .head
                 .format
-                .filter(|_| pending.gateway_error.is_none())
+                .filter(|_| pending.head.gateway_error.is_none())
                 .map(|f| {
                     let header = |n: http::HeaderName| {
                         parts
@@ -271,7 +216,7 @@ where
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string)
                     };
-                    let cap = pending.settings.max_body_bytes;
+                    let cap = pending.policy.max_body_bytes;
                     let mut o = Observer::new(
                         f,
                         header(http::header::CONTENT_TYPE).as_deref(),
@@ -298,162 +243,49 @@ impl Drop for PendingGuard {
     }
 }
 
-/// How a response body ended.
-pub(crate) enum Outcome {
-    /// The whole body went out.
-    Complete,
-    /// The body failed (upstream error, stream idle timeout).
-    Failed(String),
-    /// The client went away first.
-    ClientGone,
-}
-
 impl Pending {
-    /// Builds and queues the record, and counts it in the metrics.
+    /// Builds and queues the record, counts it in the metrics, and writes the access line.
     pub(crate) fn finish(
         self,
         observation: Option<Observation>,
         first_byte: Option<Instant>,
         outcome: Outcome,
     ) {
-        let slot: SlotData = self.slot.take();
-        let settings = &*self.settings;
+        let slot = self.slot.take();
         let now = Instant::now();
-        let (status, error) = match &outcome {
-            Outcome::Complete => (self.status, self.gateway_error.clone()),
-            Outcome::Failed(e) => (self.status, Some(e.clone())),
-            Outcome::ClientGone => (499, Some("client closed the connection".to_string())),
-        };
-        let observation = observation.unwrap_or_else(|| Observation {
-            usage: Usage {
-                usage_missing: true,
-                ..Usage::default()
-            },
-            ..Observation::default()
-        });
-        let error = error.or_else(|| observation.stream_error.clone());
-        let login = slot
-            .identity
-            .as_ref()
-            .map(|i| i.login.clone())
-            .unwrap_or_default();
-        let provider_cost = settings.costs.get(&slot.provider);
-        let cost = match (provider_cost.and_then(|p| p.0), self.format) {
-            (Some(basis), Some(format)) if self.gateway_error.is_none() => settings.prices.cost(
-                basis,
-                &slot.model,
-                provider_cost.map_or(&[][..], |p| &p.1[..]),
-                &observation.usage,
-                format,
-            ),
-            _ => None,
-        };
-        let request_body = slot.request_body.clone().unwrap_or_default();
-        let key = &self.telemetry.key;
+        let telemetry = &self.telemetry;
+        let key = &telemetry.key;
         let hmac = |data: &[u8]| key.hmac(data);
         let random = || key.random16();
-        let origins = &self.telemetry.responses;
+        let origins = &telemetry.responses;
         let previous = |id: &str| origins.get(id).map(|o| o.session);
         let hooks = SessionHooks {
             hmac: &hmac,
             random: &random,
             previous_response: Some(&previous),
         };
-        let (session, session_source) = match self.format {
-            Some(f) => session_id(
-                &self.request_headers,
-                &request_body,
-                f,
-                &login,
-                &slot.provider,
-                &hooks,
-            ),
-            None => (String::new(), aperture_log::usage::SessionSource::Random),
-        };
-        if let (Some(id), Some(ResponseFormat::OpenAiResponses)) =
-            (observation.response_id.clone(), self.format)
-        {
+        let start = self.head.start;
+        let format = self.head.format;
+        let record = aperture_log::build::build(
+            self.head,
+            &slot,
+            observation.as_ref(),
+            first_byte,
+            now,
+            &outcome,
+            &self.policy,
+            key,
+            &hooks,
+        );
+        let response_id = observation.and_then(|o| o.response_id);
+        if let (Some(id), Some(ResponseFormat::OpenAiResponses)) = (response_id, format) {
             let origin = ResponseOrigin {
-                provider: slot.provider.clone(),
-                login: login.clone(),
-                session: session.clone(),
+                provider: record.provider.clone(),
+                login: record.identity.login.clone(),
+                session: record.session_id.clone(),
             };
-            self.telemetry.responses.insert(id, origin);
+            telemetry.responses.insert(id, origin);
         }
-        let capture = settings.capture;
-        let cap = settings.max_body_bytes;
-        let mut secrets: Vec<Vec<u8>> =
-            redact::client_credentials(&self.request_headers, self.raw_query.as_deref());
-        secrets.extend(settings.secrets.0.iter().cloned());
-        let (request_body, request_truncated) = redact::body(&request_body, &secrets, cap);
-        let response_json = observation
-            .response_body
-            .as_ref()
-            .filter(|_| capture)
-            .and_then(|v| serde_json::to_vec(v).ok());
-        let (response_body, response_truncated) = response_json
-            .map(|b| redact::body(&b, &secrets, cap))
-            .unwrap_or((Vec::new(), false));
-        let filterable = &settings.filterable_headers;
-        let record = RequestRecord {
-            id: self.id,
-            time_ms: self.time_ms,
-            identity: slot.identity.clone().unwrap_or_default(),
-            provider: slot.provider.clone(),
-            model: slot.model.clone(),
-            requested_model: slot.requested_model,
-            api_type: self.api_type.to_string(),
-            method: self.method,
-            path: self.path,
-            query: self.query,
-            status,
-            error: error.map(|e| aperture_config::scrub_secrets(&e)),
-            duration_ms: ms(now - self.start),
-            ttfb_ms: first_byte.map(|t| ms(t - self.start)),
-            stream: observation.stream,
-            incomplete: observation.incomplete || matches!(outcome, Outcome::ClientGone),
-            upstream_request_id: ["request-id", "x-request-id", "x-amzn-requestid"]
-                .iter()
-                .find_map(|h| self.response_headers.get(*h).and_then(|v| v.to_str().ok()))
-                .map(str::to_string),
-            usage: observation.usage.clone(),
-            cost: cost.clone(),
-            session_id: session,
-            session_source: session_source.as_str().to_string(),
-            user_agent: self
-                .request_headers
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            tool_calls: if settings.keep_tools {
-                observation
-                    .tool_calls
-                    .iter()
-                    .map(|t| redact::tool_call(t, &secrets))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            request_headers: if capture {
-                redact::headers(&self.request_headers, key)
-            } else {
-                Vec::new()
-            },
-            response_headers: if capture {
-                redact::headers(&self.response_headers, key)
-            } else {
-                Vec::new()
-            },
-            request_body: (capture && !request_body.is_empty()).then_some(request_body),
-            request_body_truncated: request_truncated,
-            response_body: (capture && !response_body.is_empty()).then_some(response_body),
-            response_body_truncated: response_truncated,
-            indexed_headers: if !capture {
-                Vec::new()
-            } else {
-                redact::indexed(&self.request_headers, &self.response_headers, filterable)
-            },
-        };
         let u = &record.usage;
         let tokens = [
             ("input", u.input),
@@ -465,21 +297,21 @@ impl Pending {
             ("image_input", u.image_input),
             ("image_output", u.image_output),
         ];
-        self.telemetry.metrics.observe(&RequestSample {
+        telemetry.metrics.observe(&RequestSample {
             provider: &record.provider,
             model: &record.model,
             api_type: &record.api_type,
             status: record.status,
             tokens: &tokens,
             web_search: u.web_search,
-            cost_nanodollars: cost.as_ref().map(|c: &Cost| c.nanodollars),
-            duration: (now - self.start).as_secs_f64(),
-            ttfb: first_byte.map(|t| (t - self.start).as_secs_f64()),
+            cost_nanodollars: record.cost.as_ref().map(|c| c.nanodollars),
+            duration: (now - start).as_secs_f64(),
+            ttfb: first_byte.map(|t| (t - start).as_secs_f64()),
             // The gateway's own time: head out minus head in, minus the wait for the provider.
             overhead: self
                 .head_at
                 .zip(slot.upstream_wait)
-                .map(|(head, wait)| (head - self.start).saturating_sub(wait).as_secs_f64()),
+                .map(|(head, wait)| (head - start).saturating_sub(wait).as_secs_f64()),
         });
         tracing::info!(
             target: "aperture::access",
@@ -487,14 +319,14 @@ impl Pending {
             method = %record.method,
             path = %record.path,
             status = record.status,
-            login = %login,
+            login = %record.identity.login,
             model = %record.model,
             provider = %record.provider,
             duration_ms = record.duration_ms,
             bytes = self.bytes_out,
             error = record.error.as_deref().unwrap_or(""),
         );
-        if let Some(sink) = &self.telemetry.sink {
+        if let Some(sink) = &telemetry.sink {
             // Never wait here (this runs inside a body poll): a full queue gets up to
             // `overflow_block` on a task of its own, then the record is dropped and counted.
             if let Err(record) = sink.try_record_or_return(record) {
@@ -510,8 +342,4 @@ impl Pending {
             }
         }
     }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

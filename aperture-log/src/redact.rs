@@ -1,4 +1,6 @@
-//! What a record may keep of headers, queries and bodies (SPEC.md §8.3).
+//! What a record may keep of headers, queries and bodies (SPEC.md §8.3): credential headers
+//! as keyed fingerprints, secret query values and every known secret in bodies replaced, bodies
+//! capped.
 
 use std::path::Path;
 
@@ -51,8 +53,7 @@ impl InstallKey {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                use std::io::Write;
-                crate::config_store::private_file(path, 0o600, false)?.write_all(&b)?;
+                write_owner_only(path, &b)?;
                 b
             }
         };
@@ -78,8 +79,27 @@ impl InstallKey {
     }
 }
 
+/// Writes `bytes` to a new file at `path` readable by its owner only, whatever the umask.
+fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut f = options.open(path)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)?.write_all(bytes)
+    }
+}
+
 /// The query with secret parameter values replaced by `[REDACTED]`.
-pub(crate) fn query(q: &str) -> String {
+pub fn query(q: &str) -> String {
     q.split('&')
         .map(|kv| match kv.split_once('=') {
             Some((k, _)) if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) => {
@@ -92,7 +112,7 @@ pub(crate) fn query(q: &str) -> String {
 }
 
 /// Headers as stored: credential values replaced by a keyed fingerprint.
-pub(crate) fn headers(h: &HeaderMap, key: &InstallKey) -> Vec<(String, String)> {
+pub fn headers(h: &HeaderMap, key: &InstallKey) -> Vec<(String, String)> {
     h.iter()
         .map(|(name, value)| {
             let v = if is_secret_header(name.as_str()) {
@@ -108,7 +128,7 @@ pub(crate) fn headers(h: &HeaderMap, key: &InstallKey) -> Vec<(String, String)> 
 }
 
 /// The indexed headers of a request and its response (`database.headers.filterable`).
-pub(crate) fn indexed(
+pub fn indexed(
     req: &HeaderMap,
     res: &HeaderMap,
     filterable: &[FilterableHeader],
@@ -130,7 +150,7 @@ pub(crate) fn indexed(
 
 /// The credential values a client sent (tokens without their scheme word, `key` values), to
 /// scrub from stored bodies.
-pub(crate) fn client_credentials(h: &HeaderMap, query: Option<&str>) -> Vec<Vec<u8>> {
+pub fn client_credentials(h: &HeaderMap, query: Option<&str>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for kv in query.unwrap_or_default().split('&') {
         if let Some((k, v)) = kv.split_once('=') {
@@ -178,7 +198,7 @@ fn percent_decode(v: &str) -> Vec<u8> {
 
 /// The credentials in the config: provider and hook keys, exporter keys, and every
 /// `add_headers` value (injected headers are sensitive, SPEC.md §8.3 (5)).
-pub(crate) fn configured_secrets(config: &aperture_config::Config) -> Vec<Vec<u8>> {
+pub fn configured_secrets(config: &aperture_config::Config) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for p in config.providers.values() {
         if let aperture_config::ApiKey::Key(s) | aperture_config::ApiKey::Keyfile(s) = &p.apikey {
@@ -203,13 +223,13 @@ pub(crate) fn configured_secrets(config: &aperture_config::Config) -> Vec<Vec<u8
 }
 
 /// A tool call as stored: secrets scrubbed from its parameters.
-pub(crate) fn tool_call(t: &aperture_log::ToolCall, secrets: &[Vec<u8>]) -> aperture_log::ToolCall {
+pub fn tool_call(t: &crate::ToolCall, secrets: &[Vec<u8>]) -> crate::ToolCall {
     let text = serde_json::to_vec(&t.params).unwrap_or_default();
     let (clean, _) = body(&text, secrets, usize::MAX);
     let params = serde_json::from_slice(&clean).unwrap_or_else(|_| {
         serde_json::Value::String(String::from_utf8_lossy(&clean).into_owned())
     });
-    aperture_log::ToolCall {
+    crate::ToolCall {
         id: t.id.clone(),
         name: t.name.clone(),
         params,
@@ -218,7 +238,7 @@ pub(crate) fn tool_call(t: &aperture_log::ToolCall, secrets: &[Vec<u8>]) -> aper
 
 /// A body as stored: exact secrets replaced, capped at `cap` bytes. Returns the bytes and
 /// whether they were cut.
-pub(crate) fn body(b: &[u8], secrets: &[Vec<u8>], cap: usize) -> (Vec<u8>, bool) {
+pub fn body(b: &[u8], secrets: &[Vec<u8>], cap: usize) -> (Vec<u8>, bool) {
     // Only what can be kept is scanned (plus room for a secret crossing the cut).
     let longest = secrets.iter().map(Vec::len).max().unwrap_or(0);
     let mut out = b[..b.len().min(cap.saturating_add(longest))].to_vec();
