@@ -101,7 +101,8 @@ pub(super) fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> u8
         Ok(f) => f,
         Err(e) => return usage(err, &e),
     };
-    super::logging::install(log_format.unwrap_or(config.gateway.log_format), filter);
+    // Held to the end of `run`: dropping it flushes the queued log lines.
+    let _log = super::logging::install(log_format.unwrap_or(config.gateway.log_format), filter);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
