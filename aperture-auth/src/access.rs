@@ -16,6 +16,9 @@ pub struct Access {
     /// Headers from capability objects: floating ones (no globs) apply to every request, the
     /// others when the routed `provider/model` matches one of the object's globs.
     pub add_headers: Vec<(Vec<ModelGlob>, HeaderLine)>,
+    /// Quota references (`daily:<user>`) from capability objects, scoped like `add_headers`:
+    /// floating objects' apply to every request, the others when the routed model matches.
+    pub quotas: Vec<(Vec<ModelGlob>, String)>,
     /// Indexed headers this caller may filter the logs by (`filterable_headers`; `*` = all).
     /// Admins may filter by every indexed header whatever this holds.
     pub filterable_headers: Vec<String>,
@@ -51,6 +54,9 @@ impl Access {
         self.models.extend(cap.models.iter().cloned());
         for h in &cap.add_headers {
             self.add_headers.push((cap.models.clone(), h.clone()));
+        }
+        for q in &cap.quotas {
+            self.quotas.push((cap.models.clone(), q.clone()));
         }
         self.filterable_headers
             .extend(cap.filterable_headers.iter().cloned());
@@ -89,6 +95,22 @@ impl Access {
             .iter()
             .filter(move |(globs, _)| globs.is_empty() || globs.iter().any(|g| g.matches(&name)))
             .map(|(_, h)| h)
+    }
+}
+
+impl Access {
+    /// The quota references that apply to a request routed to `provider/model`, each once, in
+    /// grant order.
+    pub fn quotas_for(&self, provider: &str, model: &str) -> Vec<&str> {
+        let name = format!("{provider}/{model}");
+        let mut out: Vec<&str> = Vec::new();
+        for (globs, q) in &self.quotas {
+            let applies = globs.is_empty() || globs.iter().any(|g| g.matches(&name));
+            if applies && !out.contains(&q.as_str()) {
+                out.push(q);
+            }
+        }
+        out
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod pricing;
+pub mod quota;
 pub mod record;
 pub mod redact;
 pub mod slot;

@@ -35,6 +35,8 @@ pub struct SlotData {
     pub request_body: Option<Bytes>,
     /// How long the provider took to answer with a head.
     pub upstream_wait: Option<Duration>,
+    /// The quota buckets the request is charged to (name and quota), once it passed the check.
+    pub quota_buckets: Vec<(String, aperture_config::Quota)>,
 }
 
 impl RecordSlot {
@@ -66,6 +68,11 @@ impl RecordSlot {
     /// Sets the request body as forwarded.
     pub fn request_body(&self, body: &Bytes) {
         self.with(|d| d.request_body = Some(body.clone()));
+    }
+
+    /// Sets the quota buckets the request is charged to after its response.
+    pub fn quota_buckets(&self, buckets: Vec<(String, aperture_config::Quota)>) {
+        self.with(|d| d.quota_buckets = buckets);
     }
 
     /// Takes what was written, leaving the slot empty.

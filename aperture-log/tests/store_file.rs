@@ -198,10 +198,13 @@ fn rollups_are_filled_when_an_old_database_is_opened() {
             .unwrap();
     }
     {
-        // Back to schema 1: no rollup tables.
+        // Back to schema 1: no rollup tables (and none of the later ones).
         let conn = rusqlite::Connection::open(dir.db()).unwrap();
-        conn.execute_batch("DROP TABLE usage_daily; DROP TABLE sessions; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE usage_daily; DROP TABLE sessions; DROP TABLE quota_balances;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let store = SqliteStore::open(dir.db()).unwrap();
     store

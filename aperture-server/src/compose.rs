@@ -3,7 +3,7 @@
 //! ```text
 //! outer (built once):   CatchPanic → RequestId → Classify → Steer
 //!                                                             │ one config version per request
-//!   inference (per version): Record → CatchPanic → Identify → Route → Authorize
+//!   inference (per version): Record → CatchPanic → Identify → Route → Quota → Authorize
 //!                            → [embedder layers] → Proxy
 //!   admin     (per version): AccessLog → Identify → AdminService
 //!                            (/v1/models, /api/*, /ui/, /metrics)
@@ -23,8 +23,8 @@ use crate::config_store::ConfigStore;
 use crate::gateway::proxy::ClientCell;
 use crate::gateway::{
     AccessLogLayer, AdminService, Authorize, AuthorizeLayer, CatchPanicLayer, ClassifyLayer,
-    IdentifyLayer, IdentifySettings, IdentitySource, Proxy, ProxySettings, RecordLayer,
-    RequestIdLayer, RouteLayer, RouteSettings, Stack, Steer, Telemetry,
+    IdentifyLayer, IdentifySettings, IdentitySource, Proxy, ProxySettings, QuotaLayer,
+    QuotaSettings, RecordLayer, RequestIdLayer, RouteLayer, RouteSettings, Stack, Steer, Telemetry,
 };
 use crate::runtime::Runtime;
 
@@ -77,6 +77,8 @@ impl Shared {
 
 /// The stacks for one config version.
 pub(crate) fn stacks(rt: Arc<Runtime>, store: Weak<ConfigStore>, shared: &Shared) -> Stacks {
+    // Balances follow the config: buckets of removed quotas vanish, capacities cap.
+    shared.telemetry.quotas.reconcile(&rt.config.quotas);
     let metrics = shared.telemetry.metrics.clone();
     // Who is calling (the embedder's sources, trusted headers, WhoIs, static table, loopback)
     // and what their grants allow; refuses unknown callers, callers without a role,
@@ -113,7 +115,13 @@ pub(crate) fn stacks(rt: Arc<Runtime>, store: Weak<ConfigStore>, shared: &Shared
             RouteSettings::from_runtime(&rt),
             shared.telemetry.responses.clone(),
         ))
-        // The embedder's checks (and later quotas, pre-request hooks); refusals are native.
+        // Quota buckets for the routed model must be positive; 429 with Retry-After.
+        .layer(QuotaLayer::new(
+            QuotaSettings::from_runtime(&rt),
+            shared.telemetry.quotas.clone(),
+            shared.telemetry.metrics.clone(),
+        ))
+        // The embedder's checks (and later pre-request hooks); refusals are native.
         .layer(AuthorizeLayer::new(shared.authorizers.clone()))
         .service(after_checks);
 

@@ -69,6 +69,15 @@ pub enum Error {
         /// What the caller is told.
         message: String,
     },
+    /// A quota bucket the request would be charged to is empty, or cannot be resolved (429,
+    /// with `Retry-After`).
+    #[error("quota exceeded for bucket {bucket:?}")]
+    QuotaExceeded {
+        /// The bucket (or the quota reference that could not be resolved).
+        bucket: String,
+        /// Seconds until the bucket is positive again.
+        retry_after_secs: u64,
+    },
     /// The provider could not be reached (502).
     #[error("could not connect to provider {provider}")]
     UpstreamConnect {
@@ -130,6 +139,7 @@ impl Error {
             Error::Model(e) => e.status_and_message().0,
             Error::Route { error, path } => error.status_and_message(path).0,
             Error::Refused { status, .. } => *status,
+            Error::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamConnect { .. } | Error::UpstreamClosed { .. } => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::StaleConfig { .. } => StatusCode::CONFLICT,
@@ -153,6 +163,7 @@ impl Error {
             Error::Model(_) => "model_unreadable",
             Error::Route { .. } => "no_route",
             Error::Refused { .. } => "refused",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::UpstreamConnect { .. } => "upstream_connect",
             Error::UpstreamClosed { .. } => "upstream_closed",
             Error::UpstreamTimeout { .. } => "upstream_timeout",
@@ -191,6 +202,17 @@ impl Error {
                 )
             }
             Error::Classify(e) => rendered(e.render()),
+            Error::QuotaExceeded {
+                ref bucket,
+                retry_after_secs,
+            } => {
+                let message = format!("quota exceeded for bucket {}", json_string(bucket));
+                let mut res =
+                    Error::refused(StatusCode::TOO_MANY_REQUESTS, message).respond(target);
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                res
+            }
             other => {
                 let (status, message) = (other.status(), other.to_string());
                 match (target, &other) {
@@ -249,6 +271,11 @@ fn with_json_body(status: StatusCode, body: bytes::Bytes, message: &str) -> Res 
         HeaderValue::from_static("application/json"),
     );
     res
+}
+
+/// `s` as a JSON string, quotes included (the quoting SPEC.md's messages use).
+fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
 }
 
 /// The human message inside a rendered envelope (any of the four formats, or `{"error": …}`).

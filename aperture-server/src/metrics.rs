@@ -65,6 +65,7 @@ struct State {
     ttfb: BTreeMap<(String, String), Histogram>,
     overhead: BTreeMap<String, Histogram>,
     identity: BTreeMap<(&'static str, &'static str), u64>,
+    quota_rejections: BTreeMap<String, u64>,
 }
 
 /// The gateway's metrics.
@@ -139,17 +140,51 @@ impl Metrics {
         }
     }
 
+    /// Counts one request refused by the quota `bucket`.
+    pub fn quota_rejected(&self, bucket: &str) {
+        if let Ok(mut st) = self.state.lock() {
+            *st.quota_rejections.entry(bucket.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Renders the quota gauges and counters: `balances` gives `(bucket, nanodollars)`.
+    pub fn render_quotas(&self, out: &mut String, balances: &[(String, i64)]) {
+        header(
+            out,
+            "aperture_quota_balance_nanodollars",
+            "gauge",
+            "Quota bucket balances, nanodollars (refilled to now).",
+        );
+        for (bucket, n) in balances {
+            let _ = writeln!(
+                out,
+                "aperture_quota_balance_nanodollars{{bucket=\"{}\"}} {n}",
+                esc(bucket)
+            );
+        }
+        header(
+            out,
+            "aperture_quota_rejections_total",
+            "counter",
+            "Requests refused by an empty quota bucket.",
+        );
+        if let Ok(st) = self.state.lock() {
+            for (bucket, n) in &st.quota_rejections {
+                let _ = writeln!(
+                    out,
+                    "aperture_quota_rejections_total{{bucket=\"{}\"}} {n}",
+                    esc(bucket)
+                );
+            }
+        }
+    }
+
     /// Renders everything in Prometheus text format 0.0.4. `reloads` gives
     /// `(source, result, count)` for `aperture_config_reloads_total`.
     pub fn render(&self, reloads: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
         let Ok(st) = self.state.lock() else {
             return out;
-        };
-        let esc = |v: &str| {
-            v.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
         };
 
         header(
@@ -290,6 +325,13 @@ impl Metrics {
         }
         out
     }
+}
+
+/// A label value escaped for the text format.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -12,12 +12,13 @@ mod schema;
 mod sink;
 mod sqlite;
 
+use crate::quota::Balance;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 pub use record::{Cost, RecordIdentity, RequestRecord, rfc3339_ms};
-pub use sink::{LogSink, WriterHandle};
+pub use sink::{LogSink, WriterHandle, save_balances};
 pub use sqlite::SqliteStore;
 
 /// What the store can fail with. Messages never include a record's contents.
@@ -224,4 +225,14 @@ pub trait Store: Send + Sync {
     /// Removes captures (headers, bodies, indexed headers) of requests before `older_than_ms`,
     /// and their tool calls when `also_tools`; metric rows stay. Returns the rows removed.
     fn purge(&self, older_than_ms: i64, also_tools: bool) -> Result<usize, StoreError>;
+    /// The quota balances stored, read once at start ([`crate::quota::QuotaBook::load`]). A
+    /// store that keeps none returns nothing: every bucket then starts full.
+    fn load_balances(&self) -> Result<Vec<Balance>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Stores `changed` balances and deletes the `removed` buckets, in one transaction.
+    fn save_balances(&self, changed: &[Balance], removed: &[String]) -> Result<(), StoreError> {
+        let _ = (changed, removed);
+        Ok(())
+    }
 }

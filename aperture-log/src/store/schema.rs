@@ -134,6 +134,13 @@ const MIGRATIONS: &[&str] = &[
             COUNT(*), SUM(r.input_tokens), SUM(r.output_tokens),
             COALESCE(SUM(r.cost_nanodollars), 0), MIN(r.time_ms), MAX(r.time_ms)
         FROM requests r GROUP BY r.session_id, r.login;",
+    // 3: quota balances (SPEC.md §10.1), one row per bucket in use.
+    "CREATE TABLE quota_balances (
+        bucket TEXT PRIMARY KEY,
+        quota TEXT NOT NULL,
+        nanodollars INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

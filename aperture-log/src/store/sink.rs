@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::{self, Receiver, Sender, WeakSender, error::TrySendError};
 
 use super::{RequestRecord, Store};
+use crate::quota::QuotaBook;
 
 /// The most records the writer puts in one transaction.
 const MAX_BATCH: usize = 512;
@@ -45,12 +46,23 @@ impl LogSink {
         capacity: usize,
         overflow_block: Duration,
     ) -> (LogSink, WriterHandle) {
+        Self::start_with_quotas(store, capacity, overflow_block, None)
+    }
+
+    /// [`LogSink::start`], and the writer also stores the balances `quotas` changed after each
+    /// batch (debits come with the records that caused them) and once more when it stops.
+    pub fn start_with_quotas(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        overflow_block: Duration,
+        quotas: Option<Arc<QuotaBook>>,
+    ) -> (LogSink, WriterHandle) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("aperture-log-writer".into())
-            .spawn(move || run_writer(store.as_ref(), rx, &thread_counters));
+            .spawn(move || run_writer(store.as_ref(), rx, &thread_counters, quotas.as_deref()));
         // Without the thread the receiver is gone: every record is dropped and counted.
         let thread = thread
             .inspect_err(
@@ -170,7 +182,12 @@ impl WriterHandle {
     }
 }
 
-fn run_writer(store: &dyn Store, mut rx: Receiver<RequestRecord>, counters: &Counters) {
+fn run_writer(
+    store: &dyn Store,
+    mut rx: Receiver<RequestRecord>,
+    counters: &Counters,
+    quotas: Option<&QuotaBook>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -183,6 +200,21 @@ fn run_writer(store: &dyn Store, mut rx: Receiver<RequestRecord>, counters: &Cou
         counters.queued.fetch_sub(batch.len(), Ordering::Relaxed);
         write(store, &batch, counters);
         batch.clear();
+        if let Some(book) = quotas {
+            save_balances(store, book);
+        }
+    }
+    if let Some(book) = quotas {
+        save_balances(store, book);
+    }
+}
+
+/// Stores the balances changed since the last save; on failure they are marked changed again.
+pub fn save_balances(store: &dyn Store, book: &QuotaBook) {
+    let (changed, removed) = book.dirty();
+    if let Err(e) = store.save_balances(&changed, &removed) {
+        tracing::error!(error = %e, "storing quota balances failed; will retry");
+        book.mark_dirty(&changed, removed);
     }
 }
 

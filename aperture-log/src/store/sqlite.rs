@@ -1,5 +1,6 @@
 //! The embedded SQLite store: opening, migrations, writes and purge. Queries are in `query.rs`.
 
+use crate::quota::Balance;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -231,6 +232,51 @@ impl Store for SqliteStore {
 
     fn usage_csv(&self, filter: &Filter) -> Result<String, StoreError> {
         query::usage_csv(&self.read_conn(), filter)
+    }
+
+    fn load_balances(&self) -> Result<Vec<Balance>, StoreError> {
+        let conn = self.read_conn();
+        let mut stmt =
+            conn.prepare("SELECT bucket, quota, nanodollars, updated_ms FROM quota_balances")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(Balance {
+                bucket: row.get(0)?,
+                quota: row.get(1)?,
+                nanodollars: row.get(2)?,
+                updated_ms: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn save_balances(&self, changed: &[Balance], removed: &[String]) -> Result<(), StoreError> {
+        if changed.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.write_conn();
+        let tx = conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO quota_balances (bucket, quota, nanodollars, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(bucket) DO UPDATE SET quota = excluded.quota,
+                    nanodollars = excluded.nanodollars, updated_ms = excluded.updated_ms",
+            )?;
+            for b in changed {
+                upsert.execute(rusqlite::params![
+                    b.bucket,
+                    b.quota,
+                    b.nanodollars,
+                    b.updated_ms
+                ])?;
+            }
+            let mut delete = tx.prepare_cached("DELETE FROM quota_balances WHERE bucket = ?1")?;
+            for name in removed {
+                delete.execute([name])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn purge(&self, older_than_ms: i64, also_tools: bool) -> Result<usize, StoreError> {

@@ -110,7 +110,15 @@ fn metrics(ctx: &AdminContext, access: &Access) -> Result<Res, Error> {
             reloads.push((source.name(), result, store.reloads.get(source, ok)));
         }
     }
-    let mut res = Res::new(full(m.render(&reloads)));
+    let mut text = m.render(&reloads);
+    let balances: Vec<(String, i64)> = telemetry
+        .quotas
+        .balances(&ctx.runtime.config.quotas, super::quota::now_ms())
+        .into_iter()
+        .map(|b| (b.bucket, b.nanodollars))
+        .collect();
+    m.render_quotas(&mut text, &balances);
+    let mut res = Res::new(full(text));
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -40,7 +40,7 @@ async fn answer_or_error(
     };
     let admin_only = matches!(
         call,
-        ApiCall::GetConfig | ApiCall::PutConfig | ApiCall::Validate
+        ApiCall::GetConfig | ApiCall::PutConfig | ApiCall::Validate | ApiCall::QuotaRefill
     );
     if admin_only && !access.is_admin() {
         return Err(Error::AdminRequired);
@@ -60,6 +60,8 @@ async fn answer_or_error(
             };
             super::dash::answer(call, req.uri(), &db, &identity, access).await
         }
+        ApiCall::Quotas => super::quota_api::list(&req, ctx, &identity, access),
+        ApiCall::QuotaRefill => super::quota_api::refill(req, ctx).await?,
         ApiCall::Me => me(&identity, access),
         ApiCall::Providers => {
             let include_disabled = req

@@ -161,10 +161,18 @@ impl GatewayBuilder {
         };
         let client = ClientCell::new(&self.config.gateway)?;
         let capture = self.config.gateway.capture;
-        let (sink, writer) = aperture_log::store::LogSink::start(
+        // Balances as stored, then fitted to this config (gone quotas dropped, capacities
+        // capped). A store that cannot read them fails the start: quotas must not reset.
+        let balances = db
+            .load_balances()
+            .map_err(|e| Error::Internal(format!("cannot read quota balances: {e}")))?;
+        let quotas = Arc::new(aperture_log::quota::QuotaBook::load(balances));
+        quotas.reconcile(&self.config.quotas);
+        let (sink, writer) = aperture_log::store::LogSink::start_with_quotas(
             db.clone(),
             capture.queue_capacity,
             capture.overflow_block,
+            Some(quotas.clone()),
         );
         let telemetry = Arc::new(Telemetry {
             sink: Some(sink),
@@ -172,6 +180,7 @@ impl GatewayBuilder {
             metrics: Arc::default(),
             key,
             responses: Arc::default(),
+            quotas,
         });
         let shared = Shared::new(telemetry.clone(), client, self.seams);
         let store = ConfigStore::new(

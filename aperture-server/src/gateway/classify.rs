@@ -51,6 +51,10 @@ pub enum ApiCall {
     Usage,
     /// `GET /api/usage.csv`: usage per day, user, provider and model as CSV.
     UsageCsv,
+    /// `GET /api/quotas`: quota buckets (admins all, others their own).
+    Quotas,
+    /// `POST /api/quotas/refill` (admin): add money to a bucket, up to its capacity.
+    QuotaRefill,
 }
 
 impl Target {
@@ -106,6 +110,8 @@ fn models_target(method: &Method, path: &str) -> Option<Target> {
         ("GET", "/api/requests") => Some(ApiCall::Requests),
         ("GET", "/api/usage") => Some(ApiCall::Usage),
         ("GET", "/api/usage.csv") => Some(ApiCall::UsageCsv),
+        ("GET", "/api/quotas") => Some(ApiCall::Quotas),
+        ("POST", "/api/quotas/refill") => Some(ApiCall::QuotaRefill),
         ("GET", p) if p.starts_with("/api/sessions/") => Some(ApiCall::Session),
         ("GET", p) if p.starts_with("/api/requests/") => Some(ApiCall::Request),
         _ => None,

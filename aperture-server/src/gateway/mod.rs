@@ -26,6 +26,8 @@ mod identify;
 mod models;
 mod panic;
 pub(crate) mod proxy;
+pub(crate) mod quota;
+mod quota_api;
 pub(crate) mod record;
 mod route;
 mod steer;
@@ -53,6 +55,7 @@ pub use identify::{
 };
 pub use panic::{CatchPanic, CatchPanicFuture, CatchPanicLayer};
 pub use proxy::{Proxy, ProxySettings};
+pub use quota::{QuotaLayer, QuotaService, QuotaSettings, bucket_name, buckets_for};
 pub use record::{Record, RecordLayer, ResponseOrigin, ResponseOrigins, Telemetry};
 pub use route::{BufferedBody, RouteLayer, RouteService, RouteSettings};
 pub use steer::{RequestIdLayer, SetRequestId, Steer};

@@ -38,6 +38,8 @@ pub struct Telemetry {
     pub key: InstallKey,
     /// Who produced each Responses API response id seen by this process.
     pub responses: Arc<ResponseOrigins>,
+    /// Quota balances: checked before forwarding, debited here after the response.
+    pub quotas: Arc<aperture_log::quota::QuotaBook>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -277,6 +279,21 @@ impl Pending {
             key,
             &hooks,
         );
+        if !slot.quota_buckets.is_empty() {
+            // Every outcome is charged what it cost (499s and upstream errors included).
+            let cost = record
+                .cost
+                .as_ref()
+                .map_or(0, |c| i64::try_from(c.nanodollars).unwrap_or(i64::MAX));
+            let buckets: Vec<(String, &aperture_config::Quota)> = slot
+                .quota_buckets
+                .iter()
+                .map(|(n, q)| (n.clone(), q))
+                .collect();
+            telemetry
+                .quotas
+                .debit(&buckets, cost, super::quota::now_ms());
+        }
         let response_id = observation.and_then(|o| o.response_id);
         if let (Some(id), Some(ResponseFormat::OpenAiResponses)) = (response_id, format) {
             let origin = ResponseOrigin {
