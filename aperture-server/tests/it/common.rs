@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aperture_config::{Config, Mode};
-use aperture_server::gateway::Gateway;
+use aperture_log::store::{Filter, Page, RequestSummary, Store};
+use aperture_server::gateway::{Gateway, PeerAddr};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -71,4 +72,56 @@ where
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// An answer from [`call`].
+pub(crate) struct Answer {
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) json: serde_json::Value,
+    pub(crate) text: String,
+}
+
+/// Sends one request through `gateway`'s service in-process, as if from `peer`.
+pub(crate) async fn call(
+    gateway: &Gateway,
+    method: &str,
+    peer: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut req = http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
+    req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+    let res = gateway.service().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// The stored records once there are `n`, by id (ids made in one millisecond do not sort by
+/// arrival: compare as sets).
+pub(crate) async fn records(db: &Arc<dyn Store>, n: usize) -> Vec<RequestSummary> {
+    let page = Page {
+        limit: 1000,
+        offset: 0,
+    };
+    let mut rows = eventually(&format!("{n} records"), || {
+        let rows = db.requests(&Filter::default(), page).unwrap();
+        std::future::ready((rows.len() >= n).then_some(rows))
+    })
+    .await;
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows
 }

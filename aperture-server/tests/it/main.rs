@@ -12,6 +12,7 @@ mod dashboard_api;
 mod gateway;
 mod identity;
 mod manage;
+mod quotas;
 mod records;
 mod seams;
 mod serve;

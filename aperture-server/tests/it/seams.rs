@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aperture_auth::{Identity, IdentitySource as Source};
-use aperture_log::store::{Filter, Page, RequestSummary, SqliteStore, Store};
+use aperture_log::store::{RequestSummary, SqliteStore, Store};
 use aperture_mock::MockUpstream;
 use aperture_route::Route;
 use aperture_server::Error;
@@ -73,30 +73,12 @@ async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (StatusCode, Value) {
-    let mut req = Request::builder().method("POST").uri(path);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
-    req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
-    let res = gateway.service().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let a = common::call(gateway, "POST", peer, path, headers, body).await;
+    (a.status, a.json)
 }
 
-/// The records once `n` are written, by id.
 async fn records(db: &Arc<dyn Store>, n: usize) -> Vec<RequestSummary> {
-    let mut rows = common::eventually(&format!("{n} records"), || {
-        let rows = db.requests(&Filter::default(), Page::default()).unwrap();
-        std::future::ready((rows.len() >= n).then_some(rows))
-    })
-    .await;
-    rows.sort_by(|a, b| a.id.cmp(&b.id));
-    rows
+    common::records(db, n).await
 }
 
 const CHAT: &str = r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#;
