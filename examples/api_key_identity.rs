@@ -9,9 +9,11 @@
 //!
 //! Keys start with `gw-` so they never collide with a provider credential: any other token
 //! (a Claude subscription's OAuth token, say) passes on to the gateway's own sources and, under
-//! `auth_mode: passthrough`, upstream untouched. With an injected provider key the gateway
-//! replaces the caller's `Authorization`, so a `gw-` key never leaves the machine; it is also
-//! scrubbed from the stored record like any client credential.
+//! `auth_mode: passthrough`, upstream untouched. With an injected provider key (as here) the
+//! gateway replaces the caller's `Authorization`, so a `gw-` key never leaves the machine; it is
+//! also scrubbed from the stored record like any client credential. Under
+//! `auth_mode: passthrough` the caller's credential headers are forwarded as sent — a `gw-` key
+//! included — so use such keys only with providers whose key the gateway injects.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -242,6 +242,10 @@ pub(crate) fn identity_under(
     if let Some(decided) = from_headers(&caller.headers, is_trusted(sources, ip)) {
         return decided.ok();
     }
+    // An embedder's source decided before the built-in ones: it decides under any config.
+    if matches!(current.source, aperture_auth::IdentitySource::Custom(_)) {
+        return Some(current.clone());
+    }
     if current.source == aperture_auth::IdentitySource::Tailscale && sources.tailscale.is_some() {
         return Some(current.clone());
     }
