@@ -33,6 +33,8 @@ pub struct Balance {
 pub struct Exceeded {
     /// The bucket that is empty (the one that refills last, when several are).
     pub bucket: String,
+    /// Its quota as configured (`daily:<user>`): what metrics are labelled by.
+    pub quota: String,
     /// Whole seconds until it is positive again (at least 1; 86,400 when it never refills).
     pub retry_after_secs: u64,
 }
@@ -50,6 +52,10 @@ struct State {
     dirty: HashSet<String>,
     /// Buckets removed since then.
     removed: Vec<String>,
+    /// The quotas of the running config, once [`QuotaBook::reconcile`] has seen one: a debit
+    /// for a quota that is gone (a request that began under an older config) is dropped, and
+    /// one for a quota that changed refills under its current capacity and rate.
+    live: Option<HashMap<String, Quota>>,
 }
 
 /// Seconds in a day: the `Retry-After` of a bucket that never refills.
@@ -126,6 +132,7 @@ impl QuotaBook {
             if worst.as_ref().is_none_or(|w| wait > w.retry_after_secs) {
                 worst = Some(Exceeded {
                     bucket: name.clone(),
+                    quota: quota.name.clone(),
                     retry_after_secs: wait,
                 });
             }
@@ -134,10 +141,18 @@ impl QuotaBook {
     }
 
     /// Debits `nanodollars` from each bucket at `now_ms` (after refilling it); balances may go
-    /// negative. Every bucket named is charged once.
+    /// negative. Every bucket named is charged once; a bucket whose quota the running config no
+    /// longer has is not charged (it vanished with its quota).
     pub fn debit(&self, buckets: &[(String, &Quota)], nanodollars: i64, now_ms: i64) {
         let mut state = self.state();
         for (name, quota) in buckets {
+            let quota = match &state.live {
+                Some(live) => match live.get(&quota.name) {
+                    Some(current) => current.clone(),
+                    None => continue,
+                },
+                None => (*quota).clone(),
+            };
             let current = match state.buckets.get(name) {
                 Some(b) => refilled(
                     b.nanodollars,
@@ -228,6 +243,7 @@ impl QuotaBook {
     /// capacity are capped.
     pub fn reconcile(&self, quotas: &BTreeMap<String, Quota>) {
         let mut state = self.state();
+        state.live = Some(quotas.clone().into_iter().collect());
         let mut gone = Vec::new();
         let mut capped = Vec::new();
         for (name, b) in state.buckets.iter_mut() {
@@ -356,5 +372,23 @@ mod tests {
         let (changed, removed) = book.dirty();
         assert!(changed.is_empty());
         assert_eq!(removed, ["pool"]);
+    }
+
+    #[test]
+    fn a_debit_for_a_quota_that_is_gone_does_not_bring_its_bucket_back() {
+        let old = quota("pool", 10 * DOLLAR, 0);
+        let book = QuotaBook::default();
+        book.reconcile(&BTreeMap::from([("pool".to_string(), old.clone())]));
+        book.debit(&[("pool".into(), &old)], DOLLAR, 0);
+        // The quota shrinks while a request that began under the old config is in flight: its
+        // debit refills and caps under the new capacity.
+        let smaller = BTreeMap::from([("pool".to_string(), quota("pool", 3 * DOLLAR, 0))]);
+        book.reconcile(&smaller);
+        book.debit(&[("pool".into(), &old)], DOLLAR, 0);
+        assert_eq!(book.balances(&smaller, 0)[0].nanodollars, 2 * DOLLAR);
+        book.reconcile(&BTreeMap::new());
+        book.debit(&[("pool".into(), &old)], DOLLAR, 0);
+        assert!(book.balances(&smaller, 0).is_empty());
+        assert!(book.dirty().0.is_empty());
     }
 }

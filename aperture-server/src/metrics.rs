@@ -140,40 +140,43 @@ impl Metrics {
         }
     }
 
-    /// Counts one request refused by the quota `bucket`.
-    pub fn quota_rejected(&self, bucket: &str) {
+    /// Counts one request refused by a bucket of `quota` (the quota's configured name, such as
+    /// `daily:<user>`: never a login).
+    pub fn quota_rejected(&self, quota: &str) {
         if let Ok(mut st) = self.state.lock() {
-            *st.quota_rejections.entry(bucket.to_string()).or_default() += 1;
+            *st.quota_rejections.entry(quota.to_string()).or_default() += 1;
         }
     }
 
-    /// Renders the quota gauges and counters: `balances` gives `(bucket, nanodollars)`.
+    /// Renders the quota gauges and counters: `balances` gives `(quota, nanodollars)` for the
+    /// shared quotas (those without a template; per-user balances are not metrics).
     pub fn render_quotas(&self, out: &mut String, balances: &[(String, i64)]) {
         header(
             out,
-            "aperture_quota_balance_nanodollars",
+            "aperture_quota_balance_dollars",
             "gauge",
-            "Quota bucket balances, nanodollars (refilled to now).",
+            "Balance of each shared quota (no template), dollars, refilled to now.",
         );
-        for (bucket, n) in balances {
+        for (quota, n) in balances {
+            let dollars = *n as f64 / 1e9;
             let _ = writeln!(
                 out,
-                "aperture_quota_balance_nanodollars{{bucket=\"{}\"}} {n}",
-                esc(bucket)
+                "aperture_quota_balance_dollars{{quota=\"{}\"}} {dollars}",
+                esc(quota)
             );
         }
         header(
             out,
             "aperture_quota_rejections_total",
             "counter",
-            "Requests refused by an empty quota bucket.",
+            "Requests refused by an empty quota bucket, by quota.",
         );
         if let Ok(st) = self.state.lock() {
-            for (bucket, n) in &st.quota_rejections {
+            for (quota, n) in &st.quota_rejections {
                 let _ = writeln!(
                     out,
-                    "aperture_quota_rejections_total{{bucket=\"{}\"}} {n}",
-                    esc(bucket)
+                    "aperture_quota_rejections_total{{quota=\"{}\"}} {n}",
+                    esc(quota)
                 );
             }
         }

@@ -39,7 +39,7 @@ pub struct RawConfig {
     pub database: RawDatabase,
     /// Infer a provider's `cost_basis` from its compatibility flags when it has none.
     pub auto_cost_basis: bool,
-    /// Dollar token buckets by name (`daily:<user>`), enforced in phase 2.
+    /// Dollar token buckets by name (`daily:<user>`), enforced before forwarding (SPEC §10.1).
     pub quotas: BTreeMap<String, RawQuota>,
     /// Webhooks by name, fired by grants' `send_hooks`, enforced in phase 2.
     pub hooks: BTreeMap<String, RawHook>,

@@ -267,22 +267,12 @@ pub(super) fn exporters(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Exporters {
     }
 }
 
-/// Quotas and hooks are validated now and enforced in phase 2: say so when grants use them.
+/// Hooks are validated now and called in a later release: say so when grants use them.
 pub(super) fn phase_two_notice(raw: &RawConfig, grants: &[Grant], ctx: &mut Ctx<'_>) {
-    let uses_quotas = grants
-        .iter()
-        .flat_map(|g| &g.capabilities)
-        .any(|c| !c.quotas.is_empty());
     let uses_hooks = grants
         .iter()
         .flat_map(|g| &g.capabilities)
         .any(|c| !c.send_hooks.is_empty());
-    if uses_quotas {
-        ctx.info(
-            "/quotas",
-            "grants reference quotas, which are not enforced yet (phase 2)",
-        );
-    }
     if uses_hooks {
         ctx.info(
             "/hooks",

@@ -111,11 +111,15 @@ fn metrics(ctx: &AdminContext, access: &Access) -> Result<Res, Error> {
         }
     }
     let mut text = m.render(&reloads);
-    let balances: Vec<(String, i64)> = telemetry
-        .quotas
-        .balances(&ctx.runtime.config.quotas, super::quota::now_ms())
-        .into_iter()
-        .map(|b| (b.bucket, b.nanodollars))
+    let quotas = &ctx.runtime.config.quotas;
+    let in_use = telemetry.quotas.balances(quotas, super::quota::now_ms());
+    let balances: Vec<(String, i64)> = quotas
+        .values()
+        .filter(|q| q.template.is_none())
+        .map(|q| {
+            let used = in_use.iter().find(|b| b.bucket == q.name);
+            (q.name.clone(), used.map_or(q.capacity, |b| b.nanodollars))
+        })
         .collect();
     m.render_quotas(&mut text, &balances);
     let mut res = Res::new(full(text));

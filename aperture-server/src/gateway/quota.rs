@@ -76,6 +76,8 @@ pub struct QuotaService<S> {
 
 /// The bucket a quota reference names for this caller: `daily:<user>` →
 /// `daily:alice@example.com`, `<node>` → the node id (or `ip:<peer>`), no template → the name.
+/// A template this gateway cannot expand (`daily:<team>`) resolves to nothing, so the request
+/// fails closed instead of sharing one bucket with everybody.
 pub fn bucket_name(
     reference: &str,
     quota: &Quota,
@@ -83,7 +85,10 @@ pub fn bucket_name(
     peer: Option<std::net::SocketAddr>,
 ) -> Option<String> {
     let Some(template) = quota.template else {
-        return Some(reference.to_string());
+        let unexpandable = reference
+            .split_once(':')
+            .is_some_and(|(_, t)| t.starts_with('<') && t.ends_with('>'));
+        return (!unexpandable).then(|| reference.to_string());
     };
     let (prefix, _) = reference.split_once(':')?;
     let value = match template {
@@ -154,6 +159,7 @@ where
         let quotas = &self.layer.settings.quotas;
         let checked = buckets_for(access, route, quotas, identity, peer)
             .map_err(|reference| aperture_log::quota::Exceeded {
+                quota: reference.clone(),
                 bucket: reference,
                 retry_after_secs: 86_400,
             })
@@ -177,7 +183,7 @@ where
                     bucket = %exceeded.bucket,
                     "quota exceeded"
                 );
-                self.layer.metrics.quota_rejected(&exceeded.bucket);
+                self.layer.metrics.quota_rejected(&exceeded.quota);
                 let e = Error::QuotaExceeded {
                     bucket: exceeded.bucket,
                     retry_after_secs: exceeded.retry_after_secs,

@@ -132,7 +132,7 @@ async fn an_empty_bucket_refuses_at_once_in_every_callers_envelope() {
     let m = common::call(&gw, "GET", "127.0.0.1:1", "/metrics", &[], "").await;
     assert!(
         m.text
-            .contains("aperture_quota_rejections_total{bucket=\"zero\"} 7"),
+            .contains("aperture_quota_rejections_total{quota=\"zero\"} 7"),
         "{}",
         m.text
     );
@@ -404,8 +404,69 @@ async fn upstream_failures_are_charged_what_they_cost_and_refills_are_checked() 
     let m = common::call(&gw, "GET", "127.0.0.1:1", "/metrics", &[], "").await;
     assert!(
         m.text
-            .contains("aperture_quota_balance_nanodollars{bucket=\"pool\"} 1000000000"),
+            .contains("aperture_quota_balance_dollars{quota=\"pool\"} 1\n"),
         "{}",
         m.text
     );
+}
+
+#[tokio::test]
+async fn per_user_refusals_are_counted_by_quota_and_an_unknown_template_fails_closed() {
+    let mut mock = MockUpstream::start_default().await.unwrap();
+    let dir = common::temp_dir("quota-template");
+    // `<team>` is no template this gateway can expand: sharing one bucket would be a free pass.
+    let text = config(
+        &mock.base_url(),
+        r#""broke:<user>": {"capacity": "$0.00", "rate": "$0.00/day"}"#,
+        r#"{"bucket": "broke:<user>"}"#,
+        dir.to_str().unwrap(),
+    );
+    let gw = gateway(&text);
+    let a = common::call(
+        &gw,
+        "POST",
+        PROXY,
+        "/v1/chat/completions",
+        &as_user(ALICE),
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.json);
+    assert_eq!(
+        a.json["error"]["message"],
+        format!(r#"quota exceeded for bucket "broke:{ALICE}""#)
+    );
+    let m = common::call(&gw, "GET", "127.0.0.1:1", "/metrics", &[], "").await;
+    assert!(
+        m.text
+            .contains("aperture_quota_rejections_total{quota=\"broke:<user>\"} 1"),
+        "{}",
+        m.text
+    );
+    assert!(!m.text.contains(ALICE), "no login in a metric: {}", m.text);
+
+    let text = config(
+        &mock.base_url(),
+        r#""daily:<team>": {"capacity": "$10.00", "rate": "$10.00/day"}"#,
+        r#"{"bucket": "daily:<team>"}"#,
+        dir.to_str().unwrap(),
+    );
+    // A file loads with a warning (strict mode, as a save, refuses it).
+    let config = common::load(&text, aperture_config::Mode::Load);
+    let gw = Gateway::with_source(config, text.clone(), None).unwrap();
+    let b = common::call(
+        &gw,
+        "POST",
+        PROXY,
+        "/v1/chat/completions",
+        &as_user(BOB),
+        CHAT,
+    )
+    .await;
+    assert_eq!(b.status, StatusCode::TOO_MANY_REQUESTS, "{}", b.json);
+    assert_eq!(
+        b.json["error"]["message"],
+        r#"quota exceeded for bucket "daily:<team>""#
+    );
+    assert!(mock.try_next_request().is_none(), "nothing was forwarded");
 }
