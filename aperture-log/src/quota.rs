@@ -209,11 +209,17 @@ impl QuotaBook {
             ),
             None => quota.capacity,
         };
+        // Settled at the later instant, as a debit is: a clock that went back must not make
+        // the next look refill a stretch of time a second time.
+        let settled_at = state
+            .buckets
+            .get(bucket)
+            .map_or(now_ms, |b| b.updated_ms.max(now_ms));
         let balance = Balance {
             bucket: bucket.to_string(),
             quota: quota_name,
             nanodollars: current.saturating_add(nanodollars).min(quota.capacity),
-            updated_ms: now_ms,
+            updated_ms: settled_at,
         };
         state.buckets.insert(bucket.to_string(), balance.clone());
         state.dirty.insert(bucket.to_string());
