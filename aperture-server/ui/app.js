@@ -358,22 +358,67 @@ const PRICE_KINDS = ['input', 'output', 'input_cache_read', 'input_cache_write',
 
 async function pageModels(main) {
   main.append(h('h1', { text: 'Models' }));
-  const [models, providers] = await Promise.all([api('/v1/models'), api('/api/providers')]);
+  const [models, providers, quotas] = await Promise.all([api('/v1/models'), api('/api/providers'),
+    api('/api/quotas').catch(() => ({ buckets: [] }))]);
   const byId = new Map(providers.map((p) => [p.id, p]));
-  main.append(h('p', { class: 'muted', text: 'The models your grants allow, with prices in USD per million tokens.' }));
-  main.append(table(['model', 'provider', 'description', 'API formats'].concat(PRICE_KINDS.map((k) => k.replace(/_/g, ' '))),
+  const buckets = quotas.buckets || [];
+  // The caller's buckets charged for each `provider/model`.
+  const charged = new Map();
+  for (const b of buckets) for (const m of b.models || []) charged.set(m, (charged.get(m) || []).concat([b]));
+  main.append(h('p', { class: 'muted', text: 'The models your grants allow, with prices in USD per million tokens and the quota buckets each request is charged to.' }));
+  main.append(table(['model', 'provider', 'description', 'API formats'].concat(PRICE_KINDS.map((k) => k.replace(/_/g, ' ')), ['quotas']),
     models.data.map((m) => {
       const pid = m.metadata && m.metadata.provider ? m.metadata.provider.id : m.owned_by;
       const p = byId.get(pid) || {};
       const flags = Object.entries(p.compatibility || {}).filter(([, on]) => on).map(([k]) => k);
       const price = m.pricing || {};
+      const mine = charged.get(`${pid}/${m.id}`) || [];
       return h('tr', {},
         h('td', { class: 'mono', text: m.id }),
         h('td', { text: p.name || pid }),
         h('td', { text: p.description || '' }),
         h('td', { class: 'flags', text: flags.join(', ') }),
-        PRICE_KINDS.map((k) => h('td', { class: 'num', text: price[k] !== undefined ? `$${shiftDecimal(price[k], 6)}` : '—' })));
+        PRICE_KINDS.map((k) => h('td', { class: 'num', text: price[k] !== undefined ? `$${shiftDecimal(price[k], 6)}` : '—' })),
+        h('td', { class: 'quota-cell' }, mine.length ? mine.map((b) => h('div', { class: b.balance.startsWith('-') || b.balance === '$0.00' ? 'bad' : '',
+          text: `${b.name}: ${b.balance} of ${b.capacity} (+${b.rate})` })) : h('span', { class: 'muted', text: 'none' })));
     }), { id: 'models', empty: 'No models are granted to you.' }));
+  if (!buckets.length) return;
+  const admin = ME && ME.role === 'admin';
+  const status = h('div', { id: 'quota-status', role: 'status', class: 'status' });
+  const row = (b) => {
+    const balance = h('td', { class: 'num balance', text: b.balance });
+    const updated = h('td', { text: b.updated_at || 'never used' });
+    const cells = [h('td', { class: 'mono', text: b.name }), h('td', { class: 'mono', text: b.quota }), balance,
+      h('td', { class: 'num', text: b.capacity }), h('td', { class: 'num', text: b.rate }), updated];
+    if (admin) {
+      const amount = h('input', { type: 'text', class: 'amount', placeholder: '$5.00', 'aria-label': `Refill ${b.name} by`, size: 8 });
+      const button = h('button', { type: 'button', class: 'refill', text: 'Refill' });
+      button.addEventListener('click', async () => {
+        button.disabled = true;
+        try {
+          const r = await api('/api/quotas/refill', {
+            method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ bucket: b.name, amount: amount.value.trim() }),
+          });
+          balance.textContent = r.balance;
+          updated.textContent = r.updated_at || '';
+          status.className = 'status ok';
+          status.textContent = `Refilled ${b.name}: ${r.balance} of ${r.capacity}.`;
+          amount.value = '';
+        } catch (e) {
+          status.className = 'status bad';
+          status.textContent = `Not refilled: ${e.message}`;
+        } finally {
+          button.disabled = false;
+        }
+      });
+      cells.push(h('td', {}, amount, ' ', button));
+    }
+    return h('tr', { 'data-bucket': b.name }, cells);
+  };
+  main.append(h('section', {}, h('h2', { text: 'Quota buckets' }),
+    h('p', { class: 'muted', text: admin ? 'Every bucket in use and every shared quota. A refill adds up to the capacity.' : 'The buckets your requests are charged to.' }),
+    table(['bucket', 'quota', 'balance', 'capacity', 'refills', 'updated'].concat(admin ? ['refill'] : []), buckets.map(row), { id: 'quotas' }),
+    status));
 }
 
 async function pageUsage(main) {

@@ -96,7 +96,47 @@ pub(crate) fn list(req: &Req, ctx: &AdminContext, identity: &Identity, access: &
         let names: Vec<String> = mine.iter().map(|(n, _)| n.clone()).collect();
         views(balances, quotas, |b| names.contains(&b.bucket), mine)
     };
+    let charged = charged_models(ctx, identity, access, req.extensions().get::<PeerAddr>());
+    let buckets: Vec<Value> = buckets
+        .into_iter()
+        .map(|mut b| {
+            let name = b["name"].as_str().unwrap_or_default();
+            b["models"] = json!(charged.get(name).cloned().unwrap_or_default());
+            b
+        })
+        .collect();
     json(StatusCode::OK, &json!({ "buckets": buckets }))
+}
+
+/// For each bucket the caller's own requests are charged to, the configured models
+/// (`provider/model`) whose requests it is charged for: what the dashboard's Models page shows
+/// beside each model.
+fn charged_models(
+    ctx: &AdminContext,
+    identity: &Identity,
+    access: &Access,
+    peer: Option<&PeerAddr>,
+) -> BTreeMap<String, Vec<String>> {
+    let quotas = &ctx.runtime.config.quotas;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if access.quotas.is_empty() {
+        return out;
+    }
+    for (pid, provider) in &ctx.runtime.config.providers {
+        for model in &provider.models {
+            for reference in access.quotas_for(pid, model) {
+                let Some(q) = quotas.get(reference) else {
+                    continue;
+                };
+                if let Some(bucket) = bucket_name(reference, q, identity, peer.map(|p| p.0)) {
+                    out.entry(bucket)
+                        .or_default()
+                        .push(format!("{pid}/{model}"));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `POST /api/quotas/refill` with `{"bucket": "…", "amount": "$5.00"}` (admin).

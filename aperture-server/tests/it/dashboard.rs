@@ -330,10 +330,14 @@ fn config_text(base: &str, data_dir: &str, models: &str, static_alice: bool) -> 
     "anthropic": {{"baseurl": "{base}", "apikey": "{SENTINEL}", "models": ["claude-sonnet-4-5"],
                    "compatibility": {{"anthropic_messages": true}}, "cost_basis": "anthropic"}}
   }},
+  "quotas": {{"team-pool": {{"capacity": "$100.00", "rate": "$100.00/day"}},
+              "daily:<user>": {{"capacity": "$10.00", "rate": "$5.00/day"}}}},
   "grants": [
-    {{"src": ["(loopback)"], "app": {{"tailscale.com/cap/aperture": [{{"role": "admin"}}, {{"models": "**"}}]}}}},
+    {{"src": ["(loopback)"], "app": {{"tailscale.com/cap/aperture": [{{"role": "admin"}}, {{"models": "**"}},
+        {{"models": "openai/**", "quotas": [{{"bucket": "team-pool"}}]}}]}}}},
     {{"src": ["alice@example.com", "bob@example.com"],
-      "app": {{"tailscale.com/cap/aperture": [{{"role": "user"}}, {{"models": "**"}}]}}}}
+      "app": {{"tailscale.com/cap/aperture": [{{"role": "user"}},
+        {{"models": "**", "quotas": [{{"bucket": "daily:<user>"}}]}}]}}}}
   ],
   "gateway": {{"data_dir": "{data_dir}",
                "identity": {{"tailscale": {{"enabled": false}}, "static": {static_table}}}}}
@@ -604,8 +608,66 @@ async fn browse(f: &Fixture, d: &Driver) -> Result<(), String> {
     );
     assert!(models.contains("OpenAI through the mock"));
     assert!(models.contains('$'), "no prices: {models}");
+    // The admin's openai requests are charged to the team pool; its anthropic ones to nothing.
+    let row = |model: &str| {
+        format!(
+            "return [...document.querySelectorAll('#models tbody tr')]\
+               .find((r) => r.cells[0].textContent === '{model}').textContent;"
+        )
+    };
+    let gpt5 = d.js(&row("gpt-5"), json!([])).await;
+    let gpt5 = gpt5.as_str().unwrap_or_default();
+    let claude = d.js(&row("claude-sonnet-4-5"), json!([])).await;
+    assert!(
+        claude.as_str().unwrap_or_default().ends_with("none"),
+        "{claude}"
+    );
+    assert!(
+        gpt5.contains("team-pool: $") && gpt5.contains("of $100.00"),
+        "{gpt5}"
+    );
+    let buckets = d.text("#quotas").await;
+    assert!(
+        buckets.contains("team-pool") && buckets.contains("daily:alice@example.com"),
+        "every bucket in use: {buckets}"
+    );
+    assert!(buckets.contains("$5.00/day"), "{buckets}");
     clean_page(d, "models").await;
     d.screenshot("models").await;
+    // An admin refills from the page: a bad amount is refused and named, a good one shown.
+    let fill = |amount: &str| {
+        format!(
+            "document.querySelector('tr[data-bucket=\"daily:alice@example.com\"] input.amount').value = '{amount}';"
+        )
+    };
+    d.js(&fill("five dollars"), json!([])).await;
+    let said = d
+        .click_until(
+            r#"tr[data-bucket="daily:alice@example.com"] button.refill"#,
+            "#quota-status",
+            "Not refilled",
+        )
+        .await;
+    assert!(said.contains("amount"), "{said}");
+    d.js(&fill("$10.00"), json!([])).await;
+    let said = d
+        .click_until(
+            r#"tr[data-bucket="daily:alice@example.com"] button.refill"#,
+            "#quota-status",
+            "Refilled",
+        )
+        .await;
+    assert_eq!(said, "Refilled daily:alice@example.com: $10.00 of $10.00.");
+    let balance = d
+        .text(r#"tr[data-bucket="daily:alice@example.com"] td.balance"#)
+        .await;
+    assert_eq!(balance, "$10.00");
+    // The refused refill was a 400, which the console reports; nothing else may be there.
+    let errors = d.console_errors().await;
+    assert!(
+        errors.len() == 1 && errors[0].contains("/api/quotas/refill") && errors[0].contains("400"),
+        "{errors:?}"
+    );
 
     // Usage per user, model and day, and the CSV export.
     d.goto(&ui("usage")).await;
@@ -716,6 +778,25 @@ async fn browse(f: &Fixture, d: &Driver) -> Result<(), String> {
     let own = d.text("#sessions").await;
     assert!(own.contains("alice@") && !own.contains("bob@"), "{own}");
     clean_page(d, "user logs").await;
+    // Her own bucket beside each model, and no refill for a user.
+    d.goto(&ui("models")).await;
+    let mine = d.text("#models").await;
+    assert!(mine.contains("daily:alice@example.com: $"), "{mine}");
+    let buckets = d.text("#quotas").await;
+    assert!(
+        buckets.contains("daily:alice@example.com")
+            && !buckets.contains("bob@")
+            && !buckets.contains("team-pool"),
+        "{buckets}"
+    );
+    let refills = d
+        .js(
+            "return document.querySelectorAll('button.refill').length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(refills, json!(0));
+    clean_page(d, "user models").await;
     d.goto(&ui("settings")).await;
     assert_eq!(d.text("#refusal").await, "admin role required");
     d.goto(&ui("dashboard/bob%40example.com")).await;
