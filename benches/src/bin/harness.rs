@@ -101,6 +101,7 @@ const USAGE: &str = "usage: harness [--quick] [--json PATH] [--aperture PATH] [f
   --chunk-events N        per-chunk: events per stream (250; quick 100)
   --chunk-interval-ms N   per-chunk: spacing of events (10)
   --no-relay              per-chunk: skip the plain-TCP-relay baseline
+  --quotas                the gateway checks and debits two quota buckets per request
   --streams N             concurrent streams (2000)
   --stream-secs S         concurrent streams: seconds of events, one per 100 ms (10; quick 5)
   --stream-ramp-ms N      concurrent streams: spread the opening over N ms (1000; 0 = one burst)
@@ -132,6 +133,7 @@ pub(crate) struct Opts {
     pub(crate) stream_ramp: Duration,
     pub(crate) streams_direct: bool,
     pub(crate) relay: bool,
+    pub(crate) quotas: bool,
     pub(crate) run_requests: u64,
     pub(crate) cold_starts: usize,
 }
@@ -162,6 +164,7 @@ impl Opts {
             stream_ramp: Duration::from_millis(1000),
             streams_direct: true,
             relay: true,
+            quotas: false,
             run_requests: q(quick, 50_000, 200_000),
             cold_starts: q(quick, 5, 10),
         }
@@ -195,6 +198,7 @@ impl Opts {
                 "--keep" => o.keep = true,
                 "--no-direct-streams" => o.streams_direct = false,
                 "--no-relay" => o.relay = false,
+                "--quotas" => o.quotas = true,
                 "--json" => o.json = PathBuf::from(value()?),
                 "--aperture" => o.aperture = Some(PathBuf::from(value()?)),
                 "--commit" => o.commit = Some(value()?),
@@ -311,6 +315,7 @@ fn run() -> Res<()> {
         &up.mock.base_url(),
         &up.ticker_url,
         &dir.join("data"),
+        o.quotas,
     )?;
     let relay = if o.relay {
         Some(gateway::Relay::start(up.ticker_addr)?)
@@ -347,6 +352,7 @@ fn run() -> Res<()> {
         "http://127.0.0.1:9",
         "http://127.0.0.1:9",
         &dir.join("cold-data"),
+        false,
     )?;
     r.cold_ms = gateway::cold_starts(&aperture, &cold_config, &log, o.cold_starts)?;
     r.seconds = started.elapsed().as_secs_f64();

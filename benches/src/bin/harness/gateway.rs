@@ -12,9 +12,17 @@ use crate::Res;
 
 /// Writes the gateway's config: two providers on the harness's upstreams (the mock for `gpt-5`,
 /// the stamping SSE ticker for `tick`), key injection, loopback identity with a grant (role,
-/// every model, `/metrics`), and the request log in `data_dir`.
-pub(crate) fn write_config(path: &Path, mock: &str, ticker: &str, data_dir: &Path) -> Res<()> {
-    let config = serde_json::json!({
+/// every model, `/metrics`), and the request log in `data_dir`. With `quotas`, every request is
+/// also checked against and charged to a per-user bucket and a shared pool, both too large to
+/// ever refuse.
+pub(crate) fn write_config(
+    path: &Path,
+    mock: &str,
+    ticker: &str,
+    data_dir: &Path,
+    quotas: bool,
+) -> Res<()> {
+    let mut config = serde_json::json!({
         "providers": {
             "mock": {
                 "baseurl": mock,
@@ -43,6 +51,16 @@ pub(crate) fn write_config(path: &Path, mock: &str, ticker: &str, data_dir: &Pat
             "shutdown_grace": "2s",
         },
     });
+    if quotas {
+        config["quotas"] = serde_json::json!({
+            "daily:<user>": {"capacity": "$1000000.00", "rate": "$1000000.00/day"},
+            "pool": {"capacity": "$1000000.00", "rate": "$1000000.00/day"},
+        });
+        if let Some(caps) = config["grants"][0]["app"]["tailscale.com/cap/aperture"].as_array_mut()
+        {
+            caps.push(serde_json::json!({"models": "**", "quotas": [{"bucket": "daily:<user>"}, {"bucket": "pool"}]}));
+        }
+    }
     std::fs::write(path, serde_json::to_vec_pretty(&config)?)?;
     Ok(())
 }
