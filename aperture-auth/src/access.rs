@@ -1,6 +1,10 @@
 //! What an identity may do: the union of the grants whose `src` matches (SPEC.md §6).
 
-use aperture_config::{Capability, Grant, GrantSrc, HeaderLine, ModelGlob, Role};
+use std::collections::BTreeMap;
+
+use aperture_config::{
+    Capability, Grant, GrantSrc, HeaderLine, HookEvent, ModelGlob, Role, SendHook,
+};
 
 use crate::Identity;
 
@@ -19,6 +23,11 @@ pub struct Access {
     /// Quota references (`daily:<user>`) from capability objects, scoped like `add_headers`:
     /// floating objects' apply to every request, the others when the routed model matches.
     pub quotas: Vec<(Vec<ModelGlob>, String)>,
+    /// Hooks from capability objects' `send_hooks`, scoped like `add_headers`.
+    pub hooks: Vec<(Vec<ModelGlob>, SendHook)>,
+    /// Custom capabilities of the matching grants (`example.com/cap/policy`), merged per key
+    /// into arrays: what hooks receive as `metadata.grants`.
+    pub custom: BTreeMap<String, Vec<serde_json::Value>>,
     /// Indexed headers this caller may filter the logs by (`filterable_headers`; `*` = all).
     /// Admins may filter by every indexed header whatever this holds.
     pub filterable_headers: Vec<String>,
@@ -37,10 +46,21 @@ impl Access {
     /// ```
     pub fn for_identity(grants: &[Grant], identity: &Identity) -> Self {
         let mut access = Access::default();
-        let from_config = grants
-            .iter()
-            .filter(|g| g.src.iter().any(|s| matches(s, identity)))
-            .flat_map(|g| g.capabilities.iter());
+        let matching = || {
+            grants
+                .iter()
+                .filter(|g| g.src.iter().any(|s| matches(s, identity)))
+        };
+        for grant in matching() {
+            for (key, value) in &grant.custom {
+                let merged = access.custom.entry(key.clone()).or_default();
+                match value {
+                    serde_json::Value::Array(items) => merged.extend(items.iter().cloned()),
+                    other => merged.push(other.clone()),
+                }
+            }
+        }
+        let from_config = matching().flat_map(|g| g.capabilities.iter());
         // The network's grants (WhoIs CapMap) add to the config's.
         for cap in from_config.chain(identity.capabilities.iter()) {
             access.add(cap);
@@ -57,6 +77,9 @@ impl Access {
         }
         for q in &cap.quotas {
             self.quotas.push((cap.models.clone(), q.clone()));
+        }
+        for h in &cap.send_hooks {
+            self.hooks.push((cap.models.clone(), h.clone()));
         }
         self.filterable_headers
             .extend(cap.filterable_headers.iter().cloned());
@@ -111,6 +134,52 @@ impl Access {
             }
         }
         out
+    }
+}
+
+impl Access {
+    /// The hooks that apply to a request routed to `provider/model`: one per hook name, its
+    /// `events` and `send` unioned over every object that names it (SPEC.md §10.2), in the
+    /// order first named.
+    pub fn hooks_for(&self, provider: &str, model: &str) -> Vec<SendHook> {
+        let mut out: Vec<SendHook> = Vec::new();
+        if self.hooks.is_empty() {
+            return out;
+        }
+        let name = format!("{provider}/{model}");
+        for (globs, h) in &self.hooks {
+            if !(globs.is_empty() || globs.iter().any(|g| g.matches(&name))) {
+                continue;
+            }
+            let merged = match out.iter_mut().position(|m| m.name == h.name) {
+                Some(i) => &mut out[i],
+                None => {
+                    out.push(SendHook {
+                        name: h.name.clone(),
+                        events: Vec::new(),
+                        send: Vec::new(),
+                    });
+                    let last = out.len() - 1;
+                    &mut out[last]
+                }
+            };
+            for e in &h.events {
+                if !merged.events.contains(e) {
+                    merged.events.push(*e);
+                }
+            }
+            for s in &h.send {
+                if !merged.send.contains(s) {
+                    merged.send.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any hook of the caller fires on `event` for any model: a cheap pre-check.
+    pub fn has_hook_event(&self, event: HookEvent) -> bool {
+        self.hooks.iter().any(|(_, h)| h.events.contains(&event))
     }
 }
 
@@ -246,5 +315,44 @@ mod tests {
             .map(|h| h.name.as_str())
             .collect();
         assert_eq!(names, ["x-all"]);
+    }
+
+    #[test]
+    fn hooks_are_scoped_by_model_and_unioned_per_name() {
+        let g = grants(
+            r#"{
+          "providers": {"anthropic": {"baseurl": "https://a", "models": ["claude-x"]},
+                        "openai": {"baseurl": "https://o", "models": ["gpt-5"]}},
+          "hooks": {"guard": {"url": "https://g"}, "siem": {"url": "https://s"}},
+          "grants": [
+            {"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"role": "user"},
+              {"send_hooks": [{"name": "siem", "events": ["entire_request"], "send": ["request_body"]}]},
+              {"models": "anthropic/**", "send_hooks": [
+                {"name": "guard", "events": ["pre_request"], "send": ["user_message"]},
+                {"name": "siem", "events": ["tool_call_entire_request"], "send": ["tools", "request_body"]}]}],
+             "example.com/cap/policy": [{"tier": "gold"}]}},
+            {"src": ["*"], "app": {"example.com/cap/policy": {"region": "eu"}}}
+          ]}"#,
+        );
+        let a = Access::for_identity(&g, &who("alice@example.com", &[]));
+        let on_claude = a.hooks_for("anthropic", "claude-x");
+        assert_eq!(on_claude.len(), 2);
+        assert_eq!(on_claude[0].name, "siem");
+        assert_eq!(
+            on_claude[0].events,
+            [HookEvent::EntireRequest, HookEvent::ToolCallEntireRequest]
+        );
+        assert_eq!(on_claude[0].send, ["request_body", "tools"]);
+        assert_eq!(on_claude[1].name, "guard");
+        let on_gpt = a.hooks_for("openai", "gpt-5");
+        assert_eq!(on_gpt.len(), 1, "the guard is scoped to anthropic/**");
+        assert!(a.has_hook_event(HookEvent::PreRequest));
+        assert_eq!(
+            a.custom["example.com/cap/policy"],
+            [
+                serde_json::json!({"tier": "gold"}),
+                serde_json::json!({"region": "eu"})
+            ]
+        );
     }
 }

@@ -447,7 +447,7 @@ pub struct Hook {
     /// Its key.
     pub apikey: Option<Secret>,
     /// The key's header.
-    pub authorization: AuthHeader,
+    pub authorization: HookAuth,
     /// Call timeout (`None`: none).
     pub timeout: Option<Duration>,
     /// Never called.
@@ -456,6 +456,47 @@ pub struct Hook {
     pub fail_policy: FailPolicy,
     /// Order.
     pub preference: i64,
+}
+
+/// How a hook's key is sent (SPEC.md §10.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookAuth {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `X-Api-Key: <key>`.
+    XApiKey,
+    /// `X-Goog-Api-Key: <key>`.
+    XGoogApiKey,
+    /// `Authorization: Splunk <key>` (a Splunk HTTP Event Collector).
+    Hec,
+    /// `cf-aig-authorization: Bearer <key>` (Cloudflare AI Gateway).
+    CfAig,
+}
+
+impl HookAuth {
+    /// Parses `bearer`, `x-api-key`, `x-goog-api-key`, `hec`, `cf-aig-authorization` (any
+    /// case); `""` is `bearer`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "bearer" => Some(Self::Bearer),
+            "x-api-key" => Some(Self::XApiKey),
+            "x-goog-api-key" => Some(Self::XGoogApiKey),
+            "hec" => Some(Self::Hec),
+            "cf-aig-authorization" => Some(Self::CfAig),
+            _ => None,
+        }
+    }
+
+    /// The header name and value that carry `key`.
+    pub fn header(self, key: &str) -> (&'static str, String) {
+        match self {
+            Self::Bearer => ("authorization", format!("Bearer {key}")),
+            Self::XApiKey => ("x-api-key", key.to_string()),
+            Self::XGoogApiKey => ("x-goog-api-key", key.to_string()),
+            Self::Hec => ("authorization", format!("Splunk {key}")),
+            Self::CfAig => ("cf-aig-authorization", format!("Bearer {key}")),
+        }
+    }
 }
 
 /// What a failed `pre_request` hook does.

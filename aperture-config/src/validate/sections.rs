@@ -8,7 +8,7 @@ use http::HeaderName;
 use super::grants::unsupported_template;
 use super::{Ctx, ptr};
 use crate::config::{
-    AuthHeader, BucketTemplate, Database, Exporters, FailPolicy, FilterableHeader, Grant, Hook,
+    BucketTemplate, Database, Exporters, FailPolicy, FilterableHeader, Grant, Hook, HookAuth,
     Quota, Retention, S3Exporter,
 };
 use crate::lenient::quote;
@@ -109,14 +109,14 @@ pub(super) fn hooks(raw: &RawConfig, ctx: &mut Ctx<'_>) -> BTreeMap<String, Hook
                 }
             }
         };
-        let authorization = AuthHeader::parse(&h.authorization).unwrap_or_else(|| {
+        let authorization = HookAuth::parse(&h.authorization).unwrap_or_else(|| {
             let auth_at = format!("{at}/authorization");
             let shown = ctx.shown(&auth_at, &h.authorization);
             ctx.warn(
                 &auth_at,
                 format!("hook {name} has invalid authorization type: {shown}"),
             );
-            AuthHeader::Bearer
+            HookAuth::Bearer
         });
         let timeout = if h.timeout.is_empty() {
             Some(Duration::from_secs(5))

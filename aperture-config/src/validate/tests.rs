@@ -509,6 +509,21 @@ fn hook_rules() {
         "/hooks/c/authorization",
         "hook c has invalid authorization type: digest",
     );
+    // Splunk HEC and Cloudflare AI Gateway are authorization types of hooks (not providers).
+    let hooks = r#""hooks": {"s": {"url": "https://h", "authorization": "hec", "apikey": "k"},
+                              "c": {"url": "https://h", "authorization": "cf-aig-authorization"}}"#;
+    let l = crate::load_str(&with(hooks), Mode::Strict);
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    let config = l.config.unwrap();
+    assert_eq!(config.hooks["s"].authorization, crate::HookAuth::Hec);
+    assert_eq!(
+        crate::HookAuth::Hec.header("k"),
+        ("authorization", "Splunk k".to_string())
+    );
+    assert_eq!(
+        config.hooks["c"].authorization.header("k"),
+        ("cf-aig-authorization", "Bearer k".to_string())
+    );
 }
 
 #[test]
