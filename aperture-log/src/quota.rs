@@ -226,6 +226,21 @@ impl QuotaBook {
         Some(balance)
     }
 
+    /// One bucket's balance of `quota` refilled to `now_ms` (not stored); a bucket never used
+    /// is full.
+    pub fn balance_of(&self, bucket: &str, quota: &Quota, now_ms: i64) -> i64 {
+        match self.state().buckets.get(bucket) {
+            Some(b) => refilled(
+                b.nanodollars,
+                b.updated_ms,
+                now_ms,
+                quota.capacity,
+                quota.rate,
+            ),
+            None => quota.capacity,
+        }
+    }
+
     /// Every bucket in use, refilled to `now_ms` (not stored), by name.
     pub fn balances(&self, quotas: &BTreeMap<String, Quota>, now_ms: i64) -> Vec<Balance> {
         let state = self.state();

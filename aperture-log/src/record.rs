@@ -58,4 +58,7 @@ pub struct Observation {
     pub response_id: Option<String>,
     /// The response rebuilt as the equivalent non-stream JSON (or the body itself), capped.
     pub response_body: Option<serde_json::Value>,
+    /// Every message as parsed JSON (SSE events' data, Bedrock frames' payloads, or the one
+    /// document), when [`crate::usage::Observer::keep_raw`] asked for them.
+    pub raw_responses: Option<Vec<serde_json::Value>>,
 }

@@ -37,6 +37,10 @@ pub struct SlotData {
     pub upstream_wait: Option<Duration>,
     /// The quota buckets the request is charged to (name and quota), once it passed the check.
     pub quota_buckets: Vec<(String, aperture_config::Quota)>,
+    /// The hooks to call after the response (SPEC.md §10.2), each with what it sends.
+    pub hooks: Vec<aperture_config::SendHook>,
+    /// The caller's custom capabilities, for those hooks' `metadata.grants`.
+    pub hook_grants: serde_json::Value,
 }
 
 impl RecordSlot {
@@ -73,6 +77,19 @@ impl RecordSlot {
     /// Sets the quota buckets the request is charged to after its response.
     pub fn quota_buckets(&self, buckets: Vec<(String, aperture_config::Quota)>) {
         self.with(|d| d.quota_buckets = buckets);
+    }
+
+    /// Sets the hooks to call after the response and the caller's custom capabilities.
+    pub fn hooks(&self, hooks: Vec<aperture_config::SendHook>, grants: serde_json::Value) {
+        self.with(|d| {
+            d.hooks = hooks;
+            d.hook_grants = grants;
+        });
+    }
+
+    /// Reads what was written so far (`None` if the slot is poisoned).
+    pub fn peek<R>(&self, f: impl FnOnce(&SlotData) -> R) -> Option<R> {
+        self.0.lock().ok().map(|d| f(&d))
     }
 
     /// Takes what was written, leaving the slot empty.

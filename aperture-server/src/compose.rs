@@ -4,7 +4,7 @@
 //! outer (built once):   CatchPanic → RequestId → Classify → Steer
 //!                                                             │ one config version per request
 //!   inference (per version): Record → CatchPanic → Identify → Route → Quota → Authorize
-//!                            → [embedder layers] → Proxy
+//!                            → Hooks → [embedder layers] → Proxy
 //!   admin     (per version): AccessLog → Identify → AdminService
 //!                            (/v1/models, /api/*, /ui/, /metrics)
 //! ```
@@ -23,8 +23,9 @@ use crate::config_store::ConfigStore;
 use crate::gateway::proxy::ClientCell;
 use crate::gateway::{
     AccessLogLayer, AdminService, Authorize, AuthorizeLayer, CatchPanicLayer, ClassifyLayer,
-    IdentifyLayer, IdentifySettings, IdentitySource, Proxy, ProxySettings, QuotaLayer,
-    QuotaSettings, RecordLayer, RequestIdLayer, RouteLayer, RouteSettings, Stack, Steer, Telemetry,
+    HookLayer, HookSettings, IdentifyLayer, IdentifySettings, IdentitySource, Proxy, ProxySettings,
+    QuotaLayer, QuotaSettings, RecordLayer, RequestIdLayer, RouteLayer, RouteSettings, Stack,
+    Steer, Telemetry,
 };
 use crate::runtime::Runtime;
 
@@ -79,6 +80,8 @@ impl Shared {
 pub(crate) fn stacks(rt: Arc<Runtime>, store: Weak<ConfigStore>, shared: &Shared) -> Stacks {
     // Balances follow the config: buckets of removed quotas vanish, capacities cap.
     shared.telemetry.quotas.reconcile(&rt.config.quotas);
+    // Hooks' URLs, keys and timeouts follow the config; their queues live on.
+    shared.telemetry.hooks.configure(&rt.config.hooks);
     let metrics = shared.telemetry.metrics.clone();
     // Who is calling (the embedder's sources, trusted headers, WhoIs, static table, loopback)
     // and what their grants allow; refuses unknown callers, callers without a role,
@@ -121,8 +124,13 @@ pub(crate) fn stacks(rt: Arc<Runtime>, store: Weak<ConfigStore>, shared: &Shared
             shared.telemetry.quotas.clone(),
             shared.telemetry.metrics.clone(),
         ))
-        // The embedder's checks (and later pre-request hooks); refusals are native.
+        // The embedder's checks; refusals are native.
         .layer(AuthorizeLayer::new(shared.authorizers.clone()))
+        // pre_request hooks (allow, block, modify); post-response ones go to the record.
+        .layer(HookLayer::new(
+            HookSettings::from_runtime(&rt),
+            shared.telemetry.clone(),
+        ))
         .service(after_checks);
 
     let admin = ServiceBuilder::new()

@@ -78,6 +78,23 @@ pub enum Error {
         /// Seconds until the bucket is positive again.
         retry_after_secs: u64,
     },
+    /// A `pre_request` hook blocked the request: its status (403 unless it said another 4xx or
+    /// 5xx) and message, in the guardrail envelope (SPEC.md §10.2).
+    #[error("{message}")]
+    HookBlocked {
+        /// The hook's name.
+        hook: String,
+        /// The status to answer with.
+        status: StatusCode,
+        /// What the caller is told.
+        message: String,
+    },
+    /// A `fail_closed` `pre_request` hook could not be asked or gave no usable answer (503).
+    #[error("pre_request hook {hook:?} failed and its fail_policy is fail_closed")]
+    HookFailed {
+        /// The hook's name.
+        hook: String,
+    },
     /// The provider could not be reached (502).
     #[error("could not connect to provider {provider}")]
     UpstreamConnect {
@@ -140,6 +157,8 @@ impl Error {
             Error::Route { error, path } => error.status_and_message(path).0,
             Error::Refused { status, .. } => *status,
             Error::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::HookBlocked { status, .. } => *status,
+            Error::HookFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::UpstreamConnect { .. } | Error::UpstreamClosed { .. } => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::StaleConfig { .. } => StatusCode::CONFLICT,
@@ -164,6 +183,8 @@ impl Error {
             Error::Route { .. } => "no_route",
             Error::Refused { .. } => "refused",
             Error::QuotaExceeded { .. } => "quota_exceeded",
+            Error::HookBlocked { .. } => "hook_blocked",
+            Error::HookFailed { .. } => "hook_failed",
             Error::UpstreamConnect { .. } => "upstream_connect",
             Error::UpstreamClosed { .. } => "upstream_closed",
             Error::UpstreamTimeout { .. } => "upstream_timeout",
@@ -217,6 +238,14 @@ impl Error {
                 let (status, message) = (other.status(), other.to_string());
                 match (target, &other) {
                     (Target::Inference(ep), Error::Model(e)) => rendered(e.render(ep.format)),
+                    (Target::Inference(ep), Error::HookBlocked { .. }) => {
+                        rendered(aperture_route::ErrorResponse::new(
+                            ep.format,
+                            status,
+                            &message,
+                            aperture_route::ErrorKind::Guardrail,
+                        ))
+                    }
                     (Target::Inference(ep), Error::Route { error, path }) => {
                         rendered(error.render(ep.format, path))
                     }

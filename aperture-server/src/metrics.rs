@@ -66,6 +66,7 @@ struct State {
     overhead: BTreeMap<String, Histogram>,
     identity: BTreeMap<(&'static str, &'static str), u64>,
     quota_rejections: BTreeMap<String, u64>,
+    hook_calls: BTreeMap<(String, &'static str, &'static str), u64>,
 }
 
 /// The gateway's metrics.
@@ -148,6 +149,27 @@ impl Metrics {
         }
     }
 
+    /// Counts one call (or dropped delivery) of `hook` for `event` with `outcome`: `allow`,
+    /// `block`, `modify`, `failed` before forwarding; `sent`, `failed`, `dropped` after.
+    pub fn hook_call(&self, hook: &str, event: &'static str, outcome: &'static str) {
+        if let Ok(mut st) = self.state.lock() {
+            *st.hook_calls
+                .entry((hook.to_string(), event, outcome))
+                .or_default() += 1;
+        }
+    }
+
+    /// How many calls of `hook` for `event` ended with `outcome` so far.
+    pub fn hook_calls(&self, hook: &str, event: &str, outcome: &str) -> u64 {
+        self.state.lock().map_or(0, |st| {
+            st.hook_calls
+                .iter()
+                .filter(|((h, e, o), _)| h == hook && *e == event && *o == outcome)
+                .map(|(_, n)| *n)
+                .sum()
+        })
+    }
+
     /// Renders the quota gauges and counters: `balances` gives `(quota, nanodollars)` for the
     /// shared quotas (those without a template; per-user balances are not metrics).
     pub fn render_quotas(&self, out: &mut String, balances: &[(String, i64)]) {
@@ -177,6 +199,21 @@ impl Metrics {
                     out,
                     "aperture_quota_rejections_total{{quota=\"{}\"}} {n}",
                     esc(quota)
+                );
+            }
+        }
+        header(
+            out,
+            "aperture_hook_calls_total",
+            "counter",
+            "Hook calls by hook, event and outcome (allow, block, modify, sent, failed, dropped).",
+        );
+        if let Ok(st) = self.state.lock() {
+            for ((hook, event, outcome), n) in &st.hook_calls {
+                let _ = writeln!(
+                    out,
+                    "aperture_hook_calls_total{{hook=\"{}\",event=\"{event}\",outcome=\"{outcome}\"}} {n}",
+                    esc(hook)
                 );
             }
         }

@@ -41,7 +41,7 @@ pub struct RawConfig {
     pub auto_cost_basis: bool,
     /// Dollar token buckets by name (`daily:<user>`), enforced before forwarding (SPEC §10.1).
     pub quotas: BTreeMap<String, RawQuota>,
-    /// Webhooks by name, fired by grants' `send_hooks`, enforced in phase 2.
+    /// Webhooks by name, fired by grants' `send_hooks` (SPEC §10.2).
     pub hooks: BTreeMap<String, RawHook>,
     /// Export of request records to object storage (planned).
     pub exporters: RawExporters,

@@ -174,7 +174,7 @@ pub(crate) fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
             "no grant in grants or temp_grants assigns role:admin; nobody will be able to manage this instance",
         );
     }
-    sections::phase_two_notice(raw, &grants, ctx);
+    sections::phase_two_notice(raw, ctx);
 
     Config {
         providers,

@@ -267,18 +267,8 @@ pub(super) fn exporters(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Exporters {
     }
 }
 
-/// Hooks are validated now and called in a later release: say so when grants use them.
-pub(super) fn phase_two_notice(raw: &RawConfig, grants: &[Grant], ctx: &mut Ctx<'_>) {
-    let uses_hooks = grants
-        .iter()
-        .flat_map(|g| &g.capabilities)
-        .any(|c| !c.send_hooks.is_empty());
-    if uses_hooks {
-        ctx.info(
-            "/hooks",
-            "grants reference hooks, which are not called yet (phase 2)",
-        );
-    }
+/// Sections accepted but not implemented yet: say so when they are used.
+pub(super) fn phase_two_notice(raw: &RawConfig, ctx: &mut Ctx<'_>) {
     for key in ["mcp", "connectors", "chat_models"] {
         let v = match key {
             "mcp" => &raw.mcp,

@@ -7,6 +7,7 @@
 //! - [`sse`]: the incremental WHATWG event-stream parser.
 //! - [`eventstream`]: the AWS event-stream frame parser.
 //! - [`session`]: session ids and their sources.
+//! - [`last_user_message`]: the last user turn's text of a request, for hooks.
 //!
 //! Everything is bounded: SSE events over 16 MiB are dropped, documents are buffered up to the
 //! larger of the capture cap and 16 MiB, tool arguments up to 8 MiB per response, and at most
@@ -22,11 +23,13 @@ mod format;
 mod gemini;
 mod json;
 mod observer;
+mod prompt;
 mod responses;
 pub mod session;
 pub mod sse;
 
 pub use format::ResponseFormat;
 pub use observer::{MAX_OBSERVED, MIN_DOCUMENT_BUFFER, Observer};
+pub use prompt::last_user_message;
 pub use session::{SessionHooks, SessionSource, session_id};
 pub use sse::{SseEvent, SseParser};

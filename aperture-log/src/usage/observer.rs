@@ -43,6 +43,27 @@ pub struct Observer {
     extractor: Extractor,
     observed: usize,
     header_usage: Option<Usage>,
+    raw: Option<RawEvents>,
+}
+
+/// Parsed messages kept for a hook's `raw_responses` (SPEC.md §10.2), up to a byte budget.
+#[derive(Debug)]
+struct RawEvents {
+    events: Vec<serde_json::Value>,
+    room: usize,
+}
+
+impl RawEvents {
+    fn push(&mut self, data: &[u8]) {
+        if data.len() > self.room {
+            self.room = 0;
+            return;
+        }
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+            self.room -= data.len();
+            self.events.push(v);
+        }
+    }
 }
 
 impl Observer {
@@ -75,7 +96,18 @@ impl Observer {
             extractor: Extractor::new(format, capture_cap),
             observed: 0,
             header_usage: None,
+            raw: None,
         }
+    }
+
+    /// Also keeps every message of the response as parsed JSON (each SSE event's data, each
+    /// Bedrock frame's payload, or the single document), up to `cap` bytes of them, for
+    /// [`Observation::raw_responses`]. Off unless a hook asks for it.
+    pub fn keep_raw(&mut self, cap: usize) {
+        self.raw = Some(RawEvents {
+            events: Vec::new(),
+            room: cap,
+        });
     }
 
     /// Reads usage the provider put in response headers (Bedrock's
@@ -111,10 +143,11 @@ impl Observer {
             framing,
             extractor,
             observed,
+            raw,
             ..
         } = self;
         decoder.push(chunk, &mut |bytes| {
-            feed(framing, extractor, observed, bytes);
+            feed(framing, extractor, observed, raw, bytes);
         });
     }
 
@@ -125,9 +158,10 @@ impl Observer {
             framing,
             extractor,
             observed,
+            raw,
             ..
         } = &mut self;
-        decoder.finish(&mut |bytes| feed(framing, extractor, observed, bytes));
+        decoder.finish(&mut |bytes| feed(framing, extractor, observed, raw, bytes));
         let mut obs = Observation::default();
         match self.framing {
             Framing::Sse(mut p) => {
@@ -141,9 +175,18 @@ impl Observer {
                 } else if looks_like_sse(&buf) {
                     let mut p = SseParser::new(DEFAULT_EVENT_CAP);
                     let mut ex = Extractor::new(self.format, self.cap);
-                    p.push(&buf, &mut |e| ex.sse(e.event, e.data));
+                    let raw = &mut self.raw;
+                    p.push(&buf, &mut |e| {
+                        if let Some(r) = raw.as_mut() {
+                            r.push(e.data.as_bytes());
+                        }
+                        ex.sse(e.event, e.data);
+                    });
                     ex.finish(&mut obs);
                 } else {
+                    if let Some(r) = self.raw.as_mut() {
+                        r.push(&buf);
+                    }
                     extract::document(self.format, &buf, self.cap, &mut obs);
                 }
             }
@@ -153,19 +196,36 @@ impl Observer {
                 obs.usage = u;
             }
         }
+        obs.raw_responses = self.raw.map(|r| r.events);
         obs
     }
 }
 
 /// Routes decoded bytes to the framing, stopping past [`MAX_OBSERVED`].
-fn feed(framing: &mut Framing, extractor: &mut Extractor, observed: &mut usize, bytes: &[u8]) {
+fn feed(
+    framing: &mut Framing,
+    extractor: &mut Extractor,
+    observed: &mut usize,
+    raw: &mut Option<RawEvents>,
+    bytes: &[u8],
+) {
     if *observed > MAX_OBSERVED {
         return;
     }
     *observed += bytes.len();
     match framing {
-        Framing::Sse(p) => p.push(bytes, &mut |e| extractor.sse(e.event, e.data)),
-        Framing::EventStream(p) => p.push(bytes, &mut |f| extractor.frame(f)),
+        Framing::Sse(p) => p.push(bytes, &mut |e| {
+            if let Some(r) = raw.as_mut() {
+                r.push(e.data.as_bytes());
+            }
+            extractor.sse(e.event, e.data)
+        }),
+        Framing::EventStream(p) => p.push(bytes, &mut |f| {
+            if let Some(r) = raw.as_mut() {
+                r.push(f.payload);
+            }
+            extractor.frame(f)
+        }),
         Framing::Document {
             buf,
             limit,
@@ -199,5 +259,50 @@ mod tests {
     fn observer_is_send() {
         fn assert_send<T: Send + 'static>() {}
         assert_send::<Observer>();
+    }
+
+    #[test]
+    fn raw_messages_are_kept_only_when_asked_and_within_budget() {
+        let sse = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n\
+                    data: {\"type\":\"ping\"}\n\ndata: [DONE]\n\n";
+        let mut o = Observer::new(
+            ResponseFormat::AnthropicMessages,
+            Some("text/event-stream"),
+            None,
+            1 << 20,
+        );
+        o.keep_raw(1 << 20);
+        o.push(sse);
+        let raw = o.finish().raw_responses.unwrap();
+        assert_eq!(raw.len(), 2, "[DONE] is not JSON: {raw:?}");
+        assert_eq!(raw[1]["type"], "ping");
+
+        let mut o = Observer::new(
+            ResponseFormat::OpenAiChat,
+            Some("application/json"),
+            None,
+            1 << 20,
+        );
+        o.keep_raw(1 << 20);
+        o.push(br#"{"id":"c1","choices":[]}"#);
+        assert_eq!(o.finish().raw_responses.unwrap()[0]["id"], "c1");
+
+        let mut small = Observer::new(
+            ResponseFormat::AnthropicMessages,
+            Some("text/event-stream"),
+            None,
+            1 << 20,
+        );
+        small.keep_raw(30);
+        small.push(sse);
+        assert_eq!(
+            small.finish().raw_responses.unwrap().len(),
+            1,
+            "budget of 30 bytes"
+        );
+
+        let mut off = Observer::new(ResponseFormat::OpenAiChat, None, None, 1 << 20);
+        off.push(br#"{"id":"c1"}"#);
+        assert!(off.finish().raw_responses.is_none());
     }
 }

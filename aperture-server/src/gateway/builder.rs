@@ -174,13 +174,20 @@ impl GatewayBuilder {
             capture.overflow_block,
             Some(quotas.clone()),
         );
+        let metrics: Arc<crate::metrics::Metrics> = Arc::default();
+        let hooks = Arc::new(super::HookDispatcher::new(
+            client.client_for(&self.config.gateway),
+            quotas.clone(),
+            metrics.clone(),
+        ));
         let telemetry = Arc::new(Telemetry {
             sink: Some(sink),
             db: Some(db.clone()),
-            metrics: Arc::default(),
+            metrics,
             key,
             responses: Arc::default(),
             quotas,
+            hooks,
         });
         let shared = Shared::new(telemetry.clone(), client, self.seams);
         let store = ConfigStore::new(

@@ -22,6 +22,7 @@ mod authorize;
 mod builder;
 mod classify;
 mod dash;
+pub mod hooks;
 mod identify;
 mod models;
 mod panic;
@@ -49,6 +50,7 @@ pub use aperture_log::redact::InstallKey;
 pub use authorize::{Authorize, AuthorizeFuture, AuthorizeLayer, AuthorizeService};
 pub use builder::GatewayBuilder;
 pub use classify::{ApiCall, Classify, ClassifyLayer, Target};
+pub use hooks::{HookDispatcher, HookLayer, HookService, HookSettings};
 pub use identify::{
     CallerInfo, FromTrustedProxy, Identify, IdentifyLayer, IdentifySettings, IdentityFuture,
     IdentitySource,

@@ -20,7 +20,7 @@ use crate::error::{Error, json};
 const MAX_BODY: usize = 4096;
 
 /// `"$5.00/day"`.
-fn format_rate(rate: Rate) -> String {
+pub(crate) fn format_rate(rate: Rate) -> String {
     let unit = match rate.per.as_secs() {
         60 => "min".to_string(),
         3_600 => "hour".to_string(),

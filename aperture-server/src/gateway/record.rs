@@ -40,6 +40,8 @@ pub struct Telemetry {
     pub responses: Arc<ResponseOrigins>,
     /// Quota balances: checked before forwarding, debited here after the response.
     pub quotas: Arc<aperture_log::quota::QuotaBook>,
+    /// Hook calls: `pre_request` by the hook layer, deliveries queued here after the response.
+    pub hooks: Arc<super::hooks::HookDispatcher>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -226,6 +228,14 @@ where
                         cap,
                     );
                     o.response_headers(&parts.headers);
+                    let raw_wanted = pending.slot.peek(|d| {
+                        d.hooks
+                            .iter()
+                            .any(|h| h.send.iter().any(|s| s == "raw_responses"))
+                    });
+                    if raw_wanted == Some(true) {
+                        o.keep_raw(cap.max(aperture_log::usage::MIN_DOCUMENT_BUFFER));
+                    }
                     o
                 });
             let body = RecordBody::new(body, observer, pending);
@@ -268,6 +278,26 @@ impl Pending {
         };
         let start = self.head.start;
         let format = self.head.format;
+        // Hooks after the response: what their payloads need of the request, taken before the
+        // record consumes it.
+        let hook_input = (!slot.hooks.is_empty()).then(|| {
+            let mut secrets = redact::client_credentials(
+                &self.head.request_headers,
+                self.head.raw_query.as_deref(),
+            );
+            secrets.extend(self.policy.secrets.0.iter().cloned());
+            let uri = http::Uri::builder()
+                .path_and_query(match &self.head.raw_query {
+                    Some(q) => format!("{}?{q}", self.head.path),
+                    None => self.head.path.clone(),
+                })
+                .build()
+                .unwrap_or_default();
+            (
+                secrets,
+                super::hooks::gateway_url(&self.head.request_headers, &uri),
+            )
+        });
         let record = aperture_log::build::build(
             self.head,
             &slot,
@@ -293,6 +323,36 @@ impl Pending {
             telemetry
                 .quotas
                 .debit(&buckets, cost, super::quota::now_ms());
+        }
+        if let Some((secrets, url)) = hook_input {
+            let o = observation.clone().unwrap_or_default();
+            let id = &record.identity;
+            let common = super::hooks::payload::Common {
+                meta: super::hooks::payload::Meta {
+                    login_name: id.login.clone(),
+                    user_agent: record.user_agent.clone().unwrap_or_default(),
+                    url,
+                    model: record.model.clone(),
+                    provider: record.provider.clone(),
+                    tailnet_name: super::hooks::payload::tailnet_of(&id.node_name),
+                    stable_node_id: id.node_id.clone(),
+                    request_id: record.id.clone(),
+                    session_id: record.session_id.clone(),
+                },
+                request_body: slot.request_body.clone().unwrap_or_default(),
+                format,
+                grants: slot.hook_grants.clone(),
+                quota_buckets: slot.quota_buckets.clone(),
+                secrets,
+            };
+            let outcome = super::hooks::payload::Outcome {
+                response_body: o.response_body,
+                raw_responses: o.raw_responses,
+                tool_calls: o.tool_calls,
+                usage: record.usage.clone(),
+                cost: record.cost.clone(),
+            };
+            telemetry.hooks.after_response(&slot.hooks, common, outcome);
         }
         let response_id = observation.and_then(|o| o.response_id);
         if let (Some(id), Some(ResponseFormat::OpenAiResponses)) = (response_id, format) {
