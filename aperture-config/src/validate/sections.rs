@@ -8,8 +8,8 @@ use http::HeaderName;
 use super::grants::unsupported_template;
 use super::{Ctx, ptr};
 use crate::config::{
-    BucketTemplate, Database, Exporters, FailPolicy, FilterableHeader, Grant, Hook, HookAuth,
-    Quota, Retention, S3Exporter,
+    BucketTemplate, Database, Exporters, FailPolicy, FilterableHeader, Hook, HookAuth, Quota,
+    Retention, S3Exporter,
 };
 use crate::lenient::quote;
 use crate::raw::RawConfig;
