@@ -10,6 +10,7 @@ mod cli;
 mod dashboard;
 mod dashboard_api;
 mod gateway;
+mod hooks;
 mod identity;
 mod manage;
 mod quotas;
