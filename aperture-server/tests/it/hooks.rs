@@ -537,3 +537,118 @@ async fn a_dead_hook_fills_its_own_queue_and_delays_nothing() {
     let n = dropped(&m);
     assert!(n >= 100 - 1 && n <= total, "dropped {n} of {total}: {m}");
 }
+
+/// The guardrail script of `examples/hooks/guardrail.py`, started on a free port; `None` when
+/// python3 is missing (then the test says SKIPPED, unless `APERTURE_PYTHON_TEST=required`).
+fn start_guardrail(key: &str) -> Option<(std::process::Child, String)> {
+    use std::io::BufRead;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/hooks/guardrail.py"
+    );
+    let spawned = std::process::Command::new("python3")
+        .args([script, "--port", "0", "--key", key])
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var("APERTURE_PYTHON_TEST").as_deref() != Ok("required"),
+                "python3 is required here: {e}"
+            );
+            eprintln!("SKIPPED: python3 not found ({e})");
+            return None;
+        }
+    };
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = std::io::BufReader::new(stdout);
+    reader.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    // Keep reading its output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Some((child, format!("http://{addr}")))
+}
+
+#[tokio::test]
+async fn the_example_guardrail_blocks_redacts_and_allows() {
+    let Some((mut child, url)) = start_guardrail(HOOK_KEY) else {
+        return;
+    };
+    let mut provider = MockUpstream::start_default().await.unwrap();
+    let dir = common::temp_dir("hooks-example");
+    let hooks = format!(
+        r#""guardrail": {{"url": "{url}", "apikey": "{HOOK_KEY}", "fail_policy": "fail_closed"}}"#
+    );
+    let caps = r#"{"send_hooks": [{"name": "guardrail", "events": ["pre_request"], "send": ["request_body", "user_message"]}]}"#;
+    let gw = gateway(&config(
+        &provider.base_url(),
+        &hooks,
+        caps,
+        dir.to_str().unwrap(),
+    ));
+    let chat = |text: &str| {
+        json!({"model": "gpt-5", "messages": [{"role": "user", "content": text}]}).to_string()
+    };
+
+    let blocked = chat("deploy with AKIAIOSFODNN7EXAMPLE please");
+    let a = common::call(
+        &gw,
+        "POST",
+        PROXY,
+        "/v1/chat/completions",
+        &alice(),
+        &blocked,
+    )
+    .await;
+    assert_eq!(a.status.as_u16(), 422, "{}", a.json);
+    assert_eq!(
+        a.json["error"]["message"],
+        "blocked by guardrail: the prompt contains an AWS access key id"
+    );
+    assert_eq!(a.json["error"]["type"], "guardrail_blocked");
+    assert!(provider.try_next_request().is_none());
+
+    let a = common::call(
+        &gw,
+        "POST",
+        PROXY,
+        "/v1/chat/completions",
+        &alice(),
+        &chat("mail bob@corp.example now"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+    let up = provider
+        .next_request_within(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(up.json()["messages"][0]["content"], "mail [email] now");
+
+    let a = common::call(
+        &gw,
+        "POST",
+        PROXY,
+        "/v1/chat/completions",
+        &alice(),
+        &chat("hello"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let up = provider
+        .next_request_within(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&up.body),
+        chat("hello"),
+        "allowed: untouched"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
