@@ -102,6 +102,7 @@ const USAGE: &str = "usage: harness [--quick] [--json PATH] [--aperture PATH] [f
   --chunk-interval-ms N   per-chunk: spacing of events (10)
   --no-relay              per-chunk: skip the plain-TCP-relay baseline
   --quotas                the gateway checks and debits two quota buckets per request
+  --hook                  every request first goes to a pre_request hook (on the mock) that allows it
   --streams N             concurrent streams (2000)
   --stream-secs S         concurrent streams: seconds of events, one per 100 ms (10; quick 5)
   --stream-ramp-ms N      concurrent streams: spread the opening over N ms (1000; 0 = one burst)
@@ -134,6 +135,7 @@ pub(crate) struct Opts {
     pub(crate) streams_direct: bool,
     pub(crate) relay: bool,
     pub(crate) quotas: bool,
+    pub(crate) hook: bool,
     pub(crate) run_requests: u64,
     pub(crate) cold_starts: usize,
 }
@@ -165,6 +167,7 @@ impl Opts {
             streams_direct: true,
             relay: true,
             quotas: false,
+            hook: false,
             run_requests: q(quick, 50_000, 200_000),
             cold_starts: q(quick, 5, 10),
         }
@@ -199,6 +202,7 @@ impl Opts {
                 "--no-direct-streams" => o.streams_direct = false,
                 "--no-relay" => o.relay = false,
                 "--quotas" => o.quotas = true,
+                "--hook" => o.hook = true,
                 "--json" => o.json = PathBuf::from(value()?),
                 "--aperture" => o.aperture = Some(PathBuf::from(value()?)),
                 "--commit" => o.commit = Some(value()?),
@@ -315,7 +319,10 @@ fn run() -> Res<()> {
         &up.mock.base_url(),
         &up.ticker_url,
         &dir.join("data"),
-        o.quotas,
+        gateway::Extras {
+            quotas: o.quotas,
+            hook: o.hook,
+        },
     )?;
     let relay = if o.relay {
         Some(gateway::Relay::start(up.ticker_addr)?)
@@ -352,7 +359,7 @@ fn run() -> Res<()> {
         "http://127.0.0.1:9",
         "http://127.0.0.1:9",
         &dir.join("cold-data"),
-        false,
+        gateway::Extras::default(),
     )?;
     r.cold_ms = gateway::cold_starts(&aperture, &cold_config, &log, o.cold_starts)?;
     r.seconds = started.elapsed().as_secs_f64();
@@ -475,7 +482,9 @@ impl Upstreams {
         slow.push((Duration::ZERO, done));
         let mock = MockUpstream::start(move |req| {
             let b = &req.body;
-            if b.starts_with(br#"{"bench":"fast""#) {
+            if req.path() == "/hook" {
+                Reply::json(StatusCode::OK, &serde_json::json!({"action": "allow"}))
+            } else if b.starts_with(br#"{"bench":"fast""#) {
                 Reply::sse(fast.clone())
             } else if b.starts_with(br#"{"bench":"slow""#) {
                 Reply::sse(slow.clone())

@@ -193,14 +193,13 @@ async fn drain(
             let Some(hook) = d.hook(&name) else {
                 return;
             };
-            let body = payload::build(
+            let bytes = payload::build(
                 job.event,
                 &job.send,
                 &job.common,
                 Some(&job.outcome),
                 d.book(),
             );
-            let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
             let limit = hook.timeout.unwrap_or(POST_RESPONSE_CEILING);
             let result = tokio::time::timeout(limit, d.call(&hook, bytes))
                 .await

@@ -189,14 +189,13 @@ async fn pre_request(
     }
     let mut common = common_for(&parts, &body, layer);
     for (hook, send) in hooks {
-        let payload = payload::build(
+        let bytes = payload::build(
             HookEvent::PreRequest,
             &send.send,
             &common,
             None,
             dispatcher.book(),
         );
-        let bytes = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
         let verdict = match dispatcher.call(hook, bytes).await {
             Ok(reply) => Verdict::read(&reply, &body),
             Err(e) => Verdict::Failed(e.to_string()),

@@ -103,11 +103,15 @@ fn scrub(v: &Value, secrets: &[Vec<u8>]) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&clean).into_owned()))
 }
 
-/// A body's bytes as JSON (or text when they are not JSON), scrubbed.
-fn body_value(bytes: &[u8], secrets: &[Vec<u8>]) -> Value {
+/// A body's bytes as JSON text for a payload, scrubbed: the bytes themselves when they are JSON
+/// (checked without building a document), else a JSON string of them.
+fn body_json(bytes: &[u8], secrets: &[Vec<u8>]) -> Vec<u8> {
     let (clean, _) = redact::body(bytes, secrets, usize::MAX);
-    serde_json::from_slice(&clean)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&clean).into_owned()))
+    if serde_json::from_slice::<&serde_json::value::RawValue>(&clean).is_ok() {
+        return clean;
+    }
+    serde_json::to_vec(&Value::String(String::from_utf8_lossy(&clean).into_owned()))
+        .unwrap_or_default()
 }
 
 /// `usage` as SPEC.md §10.2 names its keys, zeros left out.
@@ -151,15 +155,16 @@ fn quotas_json(buckets: &[(String, Quota)], book: &QuotaBook) -> Value {
     Value::Object(m)
 }
 
-/// The payload of `event` for a hook that sends `send`; `outcome` is `None` before the
-/// response (post-response-only fields are then left out).
+/// The payload of `event` for a hook that sends `send`, as JSON bytes; `outcome` is `None`
+/// before the response (post-response-only fields are then left out). The request body goes in
+/// as its own bytes, never parsed and written again.
 pub(crate) fn build(
     event: HookEvent,
     send: &[String],
     common: &Common,
     outcome: Option<&Outcome>,
     book: &QuotaBook,
-) -> Value {
+) -> Bytes {
     let sends = |name: &str| send.iter().any(|s| s == name);
     let secrets = &common.secrets;
     let mut meta = common.meta.to_map();
@@ -170,12 +175,6 @@ pub(crate) fn build(
     }
     if sends("quotas") {
         meta.insert("quotas".into(), quotas_json(&common.quota_buckets, book));
-    }
-    if sends("request_body") {
-        out.insert(
-            "request_body".into(),
-            body_value(&common.request_body, secrets),
-        );
     }
     if sends("user_message") {
         let text = common
@@ -224,7 +223,19 @@ pub(crate) fn build(
         }
     }
     out.insert("metadata".into(), Value::Object(meta));
-    Value::Object(out)
+    let rest = serde_json::to_vec(&Value::Object(out)).unwrap_or_default();
+    if !sends("request_body") {
+        return Bytes::from(rest);
+    }
+    // `{"request_body":<the body>,` + the rest without its opening brace (never empty: it has
+    // `event` and `metadata`).
+    let body = body_json(&common.request_body, secrets);
+    let mut joined = Vec::with_capacity(rest.len() + body.len() + 20);
+    joined.extend_from_slice(br#"{"request_body":"#);
+    joined.extend_from_slice(&body);
+    joined.push(b',');
+    joined.extend_from_slice(&rest[1..]);
+    Bytes::from(joined)
 }
 
 #[cfg(test)]
@@ -273,14 +284,16 @@ mod tests {
         let all: Vec<String> = ["request_body", "user_message", "response_body", "tools"]
             .map(String::from)
             .to_vec();
-        let p = build(
+        let bytes = build(
             HookEvent::ToolCallEntireRequest,
             &all,
             &common,
             Some(&outcome),
             &QuotaBook::default(),
         );
+        let p: Value = serde_json::from_slice(&bytes).unwrap();
         let text = p.to_string();
+        assert_eq!(p["request_body"]["messages"][0]["role"], "user");
         assert!(!text.contains("SENTINEL"), "{text}");
         assert_eq!(p["user_message"], "my key is [REDACTED]");
         assert_eq!(p["tool_calls"][0]["params"]["k"], "[REDACTED]");

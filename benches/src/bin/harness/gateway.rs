@@ -10,17 +10,25 @@ use std::time::{Duration, Instant};
 
 use crate::Res;
 
+/// What the gateway does beyond the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Extras {
+    /// Every request is checked against and charged to a per-user bucket and a shared pool,
+    /// both too large to ever refuse.
+    pub(crate) quotas: bool,
+    /// Every request first goes to a `pre_request` hook on the mock (`/hook`), which allows it.
+    pub(crate) hook: bool,
+}
+
 /// Writes the gateway's config: two providers on the harness's upstreams (the mock for `gpt-5`,
 /// the stamping SSE ticker for `tick`), key injection, loopback identity with a grant (role,
-/// every model, `/metrics`), and the request log in `data_dir`. With `quotas`, every request is
-/// also checked against and charged to a per-user bucket and a shared pool, both too large to
-/// ever refuse.
+/// every model, `/metrics`), and the request log in `data_dir`, plus `extras`.
 pub(crate) fn write_config(
     path: &Path,
     mock: &str,
     ticker: &str,
     data_dir: &Path,
-    quotas: bool,
+    extras: Extras,
 ) -> Res<()> {
     let mut config = serde_json::json!({
         "providers": {
@@ -51,7 +59,7 @@ pub(crate) fn write_config(
             "shutdown_grace": "2s",
         },
     });
-    if quotas {
+    if extras.quotas {
         config["quotas"] = serde_json::json!({
             "daily:<user>": {"capacity": "$1000000.00", "rate": "$1000000.00/day"},
             "pool": {"capacity": "$1000000.00", "rate": "$1000000.00/day"},
@@ -59,6 +67,14 @@ pub(crate) fn write_config(
         if let Some(caps) = config["grants"][0]["app"]["tailscale.com/cap/aperture"].as_array_mut()
         {
             caps.push(serde_json::json!({"models": "**", "quotas": [{"bucket": "daily:<user>"}, {"bucket": "pool"}]}));
+        }
+    }
+    if extras.hook {
+        config["hooks"] = serde_json::json!({"guard": {"url": format!("{mock}/hook")}});
+        if let Some(caps) = config["grants"][0]["app"]["tailscale.com/cap/aperture"].as_array_mut()
+        {
+            caps.push(serde_json::json!({"send_hooks": [
+                {"name": "guard", "events": ["pre_request"], "send": ["request_body", "user_message"]}]}));
         }
     }
     std::fs::write(path, serde_json::to_vec_pretty(&config)?)?;
