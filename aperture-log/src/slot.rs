@@ -37,6 +37,8 @@ pub struct SlotData {
     pub upstream_wait: Option<Duration>,
     /// The quota buckets the request is charged to (name and quota), once it passed the check.
     pub quota_buckets: Vec<(String, aperture_config::Quota)>,
+    /// Time spent waiting for `pre_request` hooks (not the gateway's own work).
+    pub hook_wait: Duration,
     /// The hooks to call after the response (SPEC.md §10.2), each with what it sends.
     pub hooks: Vec<aperture_config::SendHook>,
     /// The caller's custom capabilities, for those hooks' `metadata.grants`.
@@ -67,6 +69,11 @@ impl RecordSlot {
     /// Sets how long the provider took to answer with a head (time the gateway only waited).
     pub fn upstream_wait(&self, wait: Duration) {
         self.with(|d| d.upstream_wait = Some(wait));
+    }
+
+    /// Adds time spent waiting for a `pre_request` hook.
+    pub fn hook_wait(&self, wait: Duration) {
+        self.with(|d| d.hook_wait += wait);
     }
 
     /// Sets the request body as forwarded.

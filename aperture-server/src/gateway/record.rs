@@ -384,11 +384,14 @@ impl Pending {
             cost_nanodollars: record.cost.as_ref().map(|c| c.nanodollars),
             duration: (now - start).as_secs_f64(),
             ttfb: first_byte.map(|t| (t - start).as_secs_f64()),
-            // The gateway's own time: head out minus head in, minus the wait for the provider.
-            overhead: self
-                .head_at
-                .zip(slot.upstream_wait)
-                .map(|(head, wait)| (head - start).saturating_sub(wait).as_secs_f64()),
+            // The gateway's own time: head out minus head in, minus the waits for the provider
+            // and for pre_request hooks.
+            overhead: self.head_at.zip(slot.upstream_wait).map(|(head, wait)| {
+                (head - start)
+                    .saturating_sub(wait)
+                    .saturating_sub(slot.hook_wait)
+                    .as_secs_f64()
+            }),
         });
         tracing::info!(
             target: "aperture::access",

@@ -673,10 +673,24 @@ async fn measure(
     r.streams_gateway = streams::concurrent(&c, &through, &slow_body, &plan, Some(gw.pid)).await?;
     drop(c);
 
-    r.records_dropped = load::get_text(&client, &format!("{gw_url}/metrics"))
+    let m = load::get_text(&client, &format!("{gw_url}/metrics"))
         .await
-        .ok()
-        .and_then(|m| load::metric(&m, "aperture_log_records_dropped_total"));
+        .ok();
+    r.records_dropped = m
+        .as_deref()
+        .and_then(|m| load::metric(m, "aperture_log_records_dropped_total"));
+    r.own_time_us = m.as_deref().and_then(|m| {
+        // Every API type the run used (chat and its streams).
+        let total = |name: &str| -> f64 {
+            m.lines()
+                .filter(|l| l.starts_with(name))
+                .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<f64>().ok())
+                .sum()
+        };
+        let sum = total("aperture_gateway_overhead_seconds_sum{");
+        let count = total("aperture_gateway_overhead_seconds_count{");
+        (count > 0.0).then(|| sum / count * 1e6)
+    });
     drop(client);
     tokio::time::sleep(Duration::from_secs(2)).await;
     r.rss_idle_after_kb = gw.rss_kb();

@@ -196,7 +196,12 @@ async fn pre_request(
             None,
             dispatcher.book(),
         );
-        let verdict = match dispatcher.call(hook, bytes).await {
+        let asked = std::time::Instant::now();
+        let reply = dispatcher.call(hook, bytes).await;
+        if let Some(slot) = &slot {
+            slot.hook_wait(asked.elapsed());
+        }
+        let verdict = match reply {
             Ok(reply) => Verdict::read(&reply, &body),
             Err(e) => Verdict::Failed(e.to_string()),
         };

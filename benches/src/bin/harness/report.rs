@@ -86,6 +86,9 @@ pub(crate) struct Results {
     pub(crate) long_run: LongRun,
     pub(crate) records_stored: Option<u64>,
     pub(crate) records_dropped: Option<u64>,
+    /// The gateway's own time per chat request (mean of `aperture_gateway_overhead_seconds`:
+    /// head in to head out, minus the waits for the provider and for hooks), µs.
+    pub(crate) own_time_us: Option<f64>,
     pub(crate) gateway_answered: u64,
     pub(crate) gateway_exit: String,
     pub(crate) cold_ms: Vec<f64>,
@@ -468,6 +471,13 @@ fn rows(r: &Results, o: &Opts, f: &Figures) -> Vec<Row> {
         ),
     );
     rows.push(row(
+        "gateway's own time per request to the response head (mean over the run, from /metrics; minus upstream and hook waits)",
+        "—".into(),
+        r.own_time_us
+            .map_or_else(|| "n/a".into(), |us| format!("{us:.0} µs")),
+        String::new(),
+    ));
+    rows.push(row(
         "request records stored / requests answered (dropped per /metrics)",
         "—".into(),
         format!(
@@ -661,6 +671,7 @@ pub(crate) fn json(r: &Results, o: &Opts) -> Value {
         "records": {
             "stored": r.records_stored,
             "dropped_per_metrics": r.records_dropped,
+            "own_time_us": r.own_time_us,
             "gateway_answered": r.gateway_answered,
             "gateway_exit": r.gateway_exit,
         },
