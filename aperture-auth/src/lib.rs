@@ -11,6 +11,7 @@
 mod access;
 mod credentials;
 mod identity;
+pub mod keyfile;
 mod rfc2047;
 mod whois;
 
