@@ -75,8 +75,8 @@ impl std::fmt::Debug for CredentialStrategy {
 }
 
 impl CredentialStrategy {
-    /// The strategy of a provider. `keyfile::` keys are not usable here (the server answers
-    /// 501 before any strategy runs).
+    /// The strategy of a provider. `keyfile::` keys are not headers: the server mints a token
+    /// from them and sends it instead (see [`crate::keyfile`]).
     pub fn for_provider(p: &Provider) -> Self {
         let key = match &p.apikey {
             ApiKey::Key(secret) => key_header(p.authorization, secret.expose()),

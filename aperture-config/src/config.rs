@@ -83,7 +83,8 @@ pub enum ApiKey {
     None,
     /// A key.
     Key(Secret),
-    /// A `keyfile::` credential (parsed, not supported for requests yet: 501).
+    /// A `keyfile::` credential: a Vertex service account the gateway mints tokens from
+    /// (SPEC.md §2.2).
     Keyfile(Secret),
 }
 

@@ -41,12 +41,6 @@ pub enum ClassifyError {
         /// The envelope to answer in.
         format: ApiFormat,
     },
-    /// The path holds `_aperture_auto_vertex_project_id_`, which needs a `keyfile::`
-    /// credential: 501.
-    KeyfileRequired {
-        /// The envelope to answer in.
-        format: ApiFormat,
-    },
     /// A WebSocket upgrade on an inference path: 400 (never 101; Codex then uses HTTP).
     WebSocket {
         /// The envelope to answer in.
@@ -62,7 +56,6 @@ impl ClassifyError {
             Self::NotFound { format, .. }
             | Self::MethodNotAllowed { format, .. }
             | Self::BadPath { format }
-            | Self::KeyfileRequired { format }
             | Self::WebSocket { format } => Some(*format),
         }
     }
@@ -87,12 +80,6 @@ impl ClassifyError {
             Self::BadPath { .. } => (
                 StatusCode::BAD_REQUEST,
                 r#"invalid request path: dot or empty segments and encoded "/" or "\" are not allowed"#
-                    .into(),
-            ),
-            Self::KeyfileRequired { .. } => (
-                StatusCode::NOT_IMPLEMENTED,
-                "_aperture_auto_vertex_project_id_ needs a keyfile:: credential, which is not \
-                 supported yet"
                     .into(),
             ),
             Self::WebSocket { .. } => (

@@ -155,16 +155,12 @@ fn bad_paths() {
 }
 
 #[test]
-fn keyfile_placeholder() {
-    let path = "/v1/projects/_aperture_auto_vertex_project_id_/locations/us/publishers/google/models/g:generateContent";
-    let e = err(Method::POST, path);
-    assert_eq!(
-        e,
-        ClassifyError::KeyfileRequired {
-            format: ApiFormat::Gemini
-        }
-    );
-    assert_eq!(e.status_and_message().0, StatusCode::NOT_IMPLEMENTED);
+fn keyfile_placeholders_are_classified_like_any_vertex_path() {
+    // The provider's keyfile fills them when the request is forwarded (SPEC.md §2.2).
+    let path = "/v1/projects/_aperture_auto_vertex_project_id_/locations/_aperture_auto_vertex_region_/publishers/anthropic/models/claude-sonnet-4-5:streamRawPredict";
+    let e = ok(Method::POST, path);
+    assert_eq!(e.upstream_path, path);
+    assert_eq!(e.model, ModelSource::Path("claude-sonnet-4-5".into()));
 }
 
 #[test]

@@ -7,9 +7,6 @@ use crate::api::{ApiFormat, ApiType};
 use crate::classify_error::ClassifyError;
 use crate::path::{escapes_well_formed, has_encoded_separator, is_dot_or_empty, percent_decode};
 
-/// Paths holding this placeholder need a `keyfile::` credential (501).
-const VERTEX_PROJECT_PLACEHOLDER: &str = "_aperture_auto_vertex_project_id_";
-
 /// The longest known endpoint has nine segments; longer paths never match.
 const MAX_SEGMENTS: usize = 9;
 
@@ -75,8 +72,7 @@ impl Endpoint {
     /// Checks run in this order: paths outside `/v1/`, `/v1beta/`, `/v1beta1/`, `/bedrock/`,
     /// `/codex/` and `/chat/` are [`ClassifyError::NotGateway`]; then dot or empty segments and
     /// malformed `%` escapes ([`ClassifyError::BadPath`]); encoded `/` or `\` outside the model
-    /// segment (`BadPath`); the Vertex project placeholder
-    /// ([`ClassifyError::KeyfileRequired`]); unknown paths ([`ClassifyError::NotFound`]);
+    /// segment (`BadPath`); unknown paths ([`ClassifyError::NotFound`]);
     /// `Upgrade: websocket` ([`ClassifyError::WebSocket`]); the method
     /// ([`ClassifyError::MethodNotAllowed`]).
     ///
@@ -139,9 +135,6 @@ impl Endpoint {
         let mut all = rest.split('/').enumerate();
         if all.any(|(i, seg)| Some(i) != model_seg && has_encoded_separator(seg)) {
             return bad_path(format);
-        }
-        if path.contains(VERTEX_PROJECT_PLACEHOLDER) {
-            return Err(ClassifyError::KeyfileRequired { format });
         }
         let Some(m) = matched else {
             return Err(ClassifyError::NotFound {

@@ -21,8 +21,11 @@ pub struct Upstream {
     pub strategy: CredentialStrategy,
     /// Provider `add_headers`.
     pub add_headers: Vec<HeaderLine>,
-    /// The key is a `keyfile::` credential (requests get 501).
-    pub keyfile: bool,
+    /// A `keyfile::` credential (SPEC.md §2.2): the service account, or why it cannot be
+    /// read (requests then get 502).
+    pub vertex: Option<
+        Result<Arc<crate::gateway::vertex::VertexAuth>, aperture_auth::keyfile::KeyfileError>,
+    >,
 }
 
 /// Everything a request needs from the config, built once per config version. The compose
@@ -54,6 +57,7 @@ impl Runtime {
             .filter(|p| p.routable && !p.disabled)
             .filter_map(|p| {
                 let baseurl = p.baseurl.clone()?;
+                let host = baseurl.host().unwrap_or_default().to_string();
                 Some((
                     p.id.clone(),
                     Upstream {
@@ -61,7 +65,20 @@ impl Runtime {
                         baseurl,
                         strategy: CredentialStrategy::for_provider(p),
                         add_headers: p.add_headers.clone(),
-                        keyfile: matches!(p.apikey, ApiKey::Keyfile(_)),
+                        vertex: match &p.apikey {
+                            ApiKey::Keyfile(secret) => Some(
+                                crate::gateway::vertex::VertexAuth::new(
+                                    &p.id,
+                                    secret.expose(),
+                                    &host,
+                                )
+                                .map(Arc::new)
+                                .inspect_err(|e| {
+                                    tracing::warn!(provider = %p.id, error = %e, "unusable keyfile:: credential");
+                                }),
+                            ),
+                            _ => None,
+                        },
                     },
                 ))
             })

@@ -83,10 +83,6 @@ fn provider(id: &str, p: &RawProvider, auto_cost_basis: bool, ctx: &mut Ctx<'_>)
     let apikey = if p.apikey.is_empty() {
         ApiKey::None
     } else if p.apikey.0.starts_with("keyfile::") {
-        ctx.info(
-            &ptr(&["providers", id, "apikey"]),
-            format!("provider {id}: keyfile:: credentials are not supported yet; requests routed to it get 501"),
-        );
         ApiKey::Keyfile(Secret::new(p.apikey.0.clone()))
     } else {
         ApiKey::Key(Secret::new(p.apikey.0.clone()))

@@ -33,6 +33,7 @@ pub(crate) mod record;
 mod route;
 mod steer;
 mod ui;
+pub mod vertex;
 
 use std::convert::Infallible;
 use std::future::Future;

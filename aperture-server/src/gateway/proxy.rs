@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aperture_auth::{Access, QueryKey};
-use aperture_config::Timeouts;
+use aperture_config::{CompatFlag, Timeouts};
 use aperture_log::RecordSlot;
 use aperture_route::{Route, upstream_uri};
 use http::{Extensions, StatusCode, Version, header};
@@ -174,13 +174,38 @@ async fn forward(
             "provider is not routable",
         ));
     };
-    if up.keyfile {
-        let message = format!(
-            "provider \"{}\": keyfile:: credentials are not supported yet",
-            up.id
-        );
-        return Err(Error::refused(StatusCode::NOT_IMPLEMENTED, message));
-    }
+    // Vertex service accounts: placeholders filled, Gemini CLI's short path made whole, and a
+    // minted token instead of any client credential (SPEC.md §2.2).
+    let short_form = ep.flag == CompatFlag::ExperimentalGeminiCliVertexCompat;
+    let (upstream_path, bearer) = match &up.vertex {
+        Some(Ok(vertex)) => (
+            vertex.fill(&ep.upstream_path, short_form),
+            Some(vertex.bearer(&client).await?),
+        ),
+        Some(Err(_)) => {
+            return Err(Error::refused(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "could not obtain an access token for provider {}",
+                    serde_json::Value::from(up.id.as_str())
+                ),
+            ));
+        }
+        None => {
+            let missing = super::vertex::placeholder_in(&ep.upstream_path)
+                .or(short_form.then_some(super::vertex::PROJECT_PLACEHOLDER));
+            if let Some(placeholder) = missing {
+                return Err(Error::refused(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "provider {} needs a keyfile:: credential to fill {placeholder}",
+                        serde_json::Value::from(up.id.as_str())
+                    ),
+                ));
+            }
+            (ep.upstream_path.clone(), None)
+        }
+    };
     let buffered = req.extensions().get::<BufferedBody>().is_some();
     let via_proxy = req.extensions().get::<super::FromTrustedProxy>().is_some();
     let (mut parts, body) = req.into_parts();
@@ -191,9 +216,17 @@ async fn forward(
         parts.headers.remove(header::CONTENT_LENGTH);
     }
     let query = parts.uri.query().map(str::to_string);
-    let keep_key = up
-        .strategy
-        .apply(&mut parts.headers, has_key_param(query.as_deref()));
+    let keep_key = match bearer {
+        Some(bearer) => {
+            // Whatever the auth_mode: the client's credentials never go to Vertex.
+            aperture_auth::CredentialStrategy::None.apply(&mut parts.headers, false);
+            parts.headers.insert(header::AUTHORIZATION, bearer);
+            QueryKey::Drop
+        }
+        None => up
+            .strategy
+            .apply(&mut parts.headers, has_key_param(query.as_deref())),
+    };
     for h in up
         .add_headers
         .iter()
@@ -203,7 +236,7 @@ async fn forward(
     }
     let Ok(uri) = upstream_uri(
         &up.baseurl,
-        &ep.upstream_path,
+        &upstream_path,
         query.as_deref(),
         keep_key == QueryKey::Drop,
     ) else {

@@ -17,3 +17,4 @@ mod quotas;
 mod records;
 mod seams;
 mod serve;
+mod vertex;
