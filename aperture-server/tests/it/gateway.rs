@@ -520,7 +520,8 @@ async fn gateway_errors_use_the_callers_envelope() {
     let res = gw.post("/v1/chat/completions", &[], big.as_bytes()).await;
     assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(res.json()["error"]["code"], "request_too_large");
-    // Unknown path under /v1: 404 OpenAI; keyfile provider: 501.
+    // Unknown path under /v1: 404 OpenAI; a keyfile provider whose key (`{}`) cannot mint a
+    // token: 502 in Gemini's envelope.
     let res = gw.post("/v1/nope", &[], b"{}").await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert_eq!(res.json()["error"]["code"], "unknown_url");
@@ -531,8 +532,12 @@ async fn gateway_errors_use_the_callers_envelope() {
             b"{}",
         )
         .await;
-    assert_eq!(res.status, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(res.json()["error"]["status"], "INTERNAL");
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(res.json()["error"]["status"], "UNAVAILABLE");
+    assert_eq!(
+        res.json()["error"]["message"],
+        r#"could not obtain an access token for provider "vertex""#
+    );
     // Other paths: plain 404.
     let res = gw.send(Method::GET, "/elsewhere", &[], b"").await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
