@@ -280,7 +280,9 @@ fn cross_site(headers: &HeaderMap) -> bool {
 }
 
 /// The `Host` (or HTTP/2 authority) of a request when it is not one the gateway answers to:
-/// IP addresses, `localhost`, `*.ts.net` and `gateway.allowed_hosts` are. A page on a domain
+/// IP addresses, `localhost`, single-label names (MagicDNS short names such as `ai`: no public
+/// DNS name has one label, so a rebinding page cannot be served under one), `*.ts.net` (every
+/// MagicDNS name, this node's included) and `gateway.allowed_hosts` are. A page on a domain
 /// its owner re-points at the gateway's address (DNS rebinding) is "same origin" to the
 /// browser; this is what stops it.
 fn foreign_host<B>(req: &http::Request<B>, allowed: &[String]) -> Option<String> {
@@ -300,7 +302,12 @@ fn foreign_host<B>(req: &http::Request<B>, allowed: &[String]) -> Option<String>
         }),
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let single_label = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let ok = name.parse::<IpAddr>().is_ok()
+        || single_label
         || name == "localhost"
         || name.ends_with(".localhost")
         || name.ends_with(".ts.net")

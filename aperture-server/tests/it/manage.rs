@@ -578,11 +578,31 @@ async fn pages_on_other_host_names_are_refused() {
         .insert(PeerAddr(LOOPBACK.parse().unwrap()));
     let res = h.gateway.service().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Dotted names that only look local stay refused.
+    for host in ["ai.evil.example", "ai.", "ts.net.evil.example", "a b"] {
+        let mut req = Request::get("/api/me")
+            .header("host", host)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr(LOOPBACK.parse().unwrap()));
+        let res = h.gateway.service().oneshot(req).await.unwrap();
+        let expect = if host == "ai." {
+            // A fully-qualified single label is still a single label.
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(res.status(), expect, "{host}");
+    }
     for host in [
         "127.0.0.1:8080",
         "localhost",
         "[::1]:8080",
         "gateway.tail1234.ts.net",
+        // The aperture CLI's default: the MagicDNS short name.
+        "ai",
+        "ai:80",
     ] {
         let mut req = Request::get("/api/me")
             .header("host", host)
