@@ -382,6 +382,16 @@ pub struct Capability {
     pub filterable_headers: Vec<String>,
 }
 
+/// `gateway.tls`: the PEM certificate chain and private key the listeners serve HTTPS with,
+/// re-read when they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert_file: PathBuf,
+    /// The private key.
+    pub key_file: PathBuf,
+}
+
 /// A hook reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendHook {
@@ -590,6 +600,8 @@ pub struct Gateway {
     pub upstream_proxy: Option<Url>,
     /// TLS roots for upstreams.
     pub tls_roots: TlsRoots,
+    /// HTTPS on every listen address with these files (`gateway.tls`), when both are set.
+    pub tls: Option<TlsFiles>,
     /// Grace period for streams at shutdown.
     pub shutdown_grace: Duration,
     /// Price table override.

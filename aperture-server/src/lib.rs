@@ -20,6 +20,7 @@ mod request_id;
 pub mod runtime;
 mod serve;
 pub mod tailscale;
+pub mod tls;
 pub mod upstream;
 
 pub use error::Error;

@@ -48,7 +48,15 @@ pub async fn serve_gateway(
     gateway: Gateway,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let grace = gateway.snapshot().load().config.gateway.shutdown_grace;
+    let (grace, tls) = {
+        let gw = &gateway.snapshot().load().config.gateway;
+        (gw.shutdown_grace, gw.tls.clone())
+    };
+    // HTTPS when gateway.tls names the files; they are read now, so a bad pair fails the start.
+    let tls = match &tls {
+        Some(files) => Some(crate::tls::acceptor(files).map_err(std::io::Error::other)?),
+        None => None,
+    };
     let stack = gateway.stack();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Slow or silent clients cannot hold a connection open before sending their headers.
@@ -75,11 +83,30 @@ pub async fn serve_gateway(
                 let _ = stream.set_nodelay(true);
                 let stack = stack.clone();
                 let svc = service_fn(move |req: Request<Incoming>| handle(stack.clone(), peer, req));
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn.into_owned());
-                connections.spawn(async move {
-                    let _ = conn.await;
-                });
+                match &tls {
+                    None => {
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                        let conn = graceful.watch(conn.into_owned());
+                        connections.spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                    Some(acceptor) => {
+                        // The handshake runs on the connection's own task, bounded in time.
+                        let (acceptor, builder) = (acceptor.clone(), builder.clone());
+                        let watcher = graceful.watcher();
+                        connections.spawn(async move {
+                            let handshake = acceptor.accept(stream);
+                            let Ok(Ok(stream)) =
+                                tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, handshake).await
+                            else {
+                                return;
+                            };
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                            let _ = watcher.watch(conn.into_owned()).await;
+                        });
+                    }
+                }
                 // Reap finished connections so the set does not grow.
                 while connections.try_join_next().is_some() {}
             }

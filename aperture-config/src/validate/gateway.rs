@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Ctx;
 use crate::config::{
     Capture, Gateway, IdentitySources, LogFormat, StaticIdentity, TailscaleSource, Timeouts,
-    TlsRoots,
+    TlsFiles, TlsRoots,
 };
 use crate::lenient::quote;
 use crate::raw::{RawGateway, RawSize};
@@ -107,9 +107,17 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx<'_>) -> Gateway {
             "only \"sqlite\" is supported by this build (PostgreSQL is not yet)",
         );
     }
-    if !raw.tls.cert_file.is_empty() || !raw.tls.key_file.is_empty() {
-        g.fail("tls", "HTTPS listeners are not supported yet");
-    }
+    let tls = match (raw.tls.cert_file.is_empty(), raw.tls.key_file.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some(TlsFiles {
+            cert_file: PathBuf::from(&raw.tls.cert_file),
+            key_file: PathBuf::from(&raw.tls.key_file),
+        }),
+        _ => {
+            g.fail("tls", "cert_file and key_file must both be set");
+            None
+        }
+    };
     if !raw.otlp.endpoint.is_empty() {
         g.fail("otlp", "OpenTelemetry export is not supported yet");
     }
@@ -235,6 +243,7 @@ pub(super) fn validate(raw: &RawGateway, ctx: &mut Ctx<'_>) -> Gateway {
         timeouts,
         upstream_proxy,
         tls_roots,
+        tls,
         shutdown_grace,
         price_file: (!raw.price_file.is_empty()).then(|| PathBuf::from(&raw.price_file)),
         log_format,

@@ -625,9 +625,9 @@ fn gateway_errors() {
             "gateway.store: only \"sqlite\" is supported by this build (PostgreSQL is not yet)",
         ),
         (
-            r#"{"tls": {"cert_file": "c.pem", "key_file": "k.pem"}}"#,
+            r#"{"tls": {"cert_file": "c.pem"}}"#,
             "/gateway/tls",
-            "gateway.tls: HTTPS listeners are not supported yet",
+            "gateway.tls: cert_file and key_file must both be set",
         ),
         (
             r#"{"otlp": {"endpoint": "http://127.0.0.1:4318"}}"#,

@@ -17,4 +17,5 @@ mod quotas;
 mod records;
 mod seams;
 mod serve;
+mod tls;
 mod vertex;
