@@ -257,6 +257,71 @@ async fn a_client_that_leaves_mid_stream_leaves_a_499_record() {
     assert_eq!(rows[0].usage.input, 7, "usage seen so far is kept");
 }
 
+/// Codex stops reading at `response.completed`, before the provider ends its body: every
+/// format's stream whose terminal event was relayed is complete, not a 499.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_after_the_terminal_event_leaves_a_complete_record() {
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "/v1/messages",
+            r#"{"model":"claude-sonnet-4-6","stream":true}"#,
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude-sonnet-4-6\",\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        ),
+        (
+            "/v1/responses",
+            r#"{"model":"gpt-5","stream":true}"#,
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"model\":\"gpt-5\",\"status\":\"completed\",\"output\":[],\"usage\":{\"input_tokens\":7,\"output_tokens\":5,\"total_tokens\":12}}}\n\n",
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"gpt-5","stream":true}"#,
+            "data: {\"id\":\"c1\",\"model\":\"gpt-5\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5,\"total_tokens\":12}}\n\ndata: [DONE]\n\n",
+        ),
+        (
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            r#"{"contents":[]}"#,
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":7,\"candidatesTokenCount\":5},\"modelVersion\":\"gemini-2.5-flash\"}\n\n",
+        ),
+    ];
+    for (path, body, events) in cases {
+        // The whole stream, then the provider keeps the body open.
+        let events = Bytes::from(events.to_string());
+        let mut mock = MockUpstream::start(move |_| Reply::Sse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            events: vec![(Duration::ZERO, events.clone())],
+            then: Then::Hang,
+        })
+        .await
+        .unwrap();
+        let h = harness("terminal", &mock.base_url()).await;
+        let req = Request::post(format!("http://{}{path}", h.addr))
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap();
+        let res = h.client.request(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let mut body = res.into_body();
+        assert!(body.frame().await.unwrap().unwrap().is_data());
+        drop(body);
+        mock.next_close().await.expect("upstream closed");
+        let store = h.records().await;
+        let rows = store
+            .requests(
+                &Filter::default(),
+                Page {
+                    limit: 10,
+                    offset: 0,
+                },
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{path}");
+        let record = store.request(&rows[0].id).unwrap().unwrap();
+        assert_eq!(record.status, 200, "{path}: {:?}", record.error);
+        assert!(!record.incomplete, "{path}");
+        assert_eq!((record.usage.input, record.usage.output), (7, 5), "{path}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n_requests_give_n_records() {
     let mock = MockUpstream::start(|_| {

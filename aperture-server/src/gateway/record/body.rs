@@ -84,13 +84,21 @@ impl Drop for RecordBody {
     fn drop(&mut self) {
         // Dropped before its end: the client went away (hyper drops the body), or the body was
         // never polled (an empty answer to a HEAD, say). Either way the request is on the record.
-        if self.pending.is_some() {
-            let gone = if self.inner.is_end_stream() {
+        // A stream whose terminal event was relayed is complete even if the client closes
+        // before the body's last bytes (Codex stops reading at `response.completed`): it keeps
+        // the provider's status and the usage of that event. 499 is for clients that leave
+        // before it.
+        if let Some(pending) = self.pending.take() {
+            let observation = self.observer.take().map(Observer::finish);
+            let delivered = observation
+                .as_ref()
+                .is_some_and(|o| o.stream && !o.incomplete);
+            let outcome = if self.inner.is_end_stream() || delivered {
                 Outcome::Complete
             } else {
                 Outcome::ClientGone
             };
-            self.finish(gone);
+            pending.finish(observation, self.first_byte, outcome);
         }
     }
 }
