@@ -41,7 +41,8 @@ pub enum ClassifyError {
         /// The envelope to answer in.
         format: ApiFormat,
     },
-    /// A WebSocket upgrade on an inference path: 400 (never 101; Codex then uses HTTP).
+    /// A WebSocket upgrade on an inference path: 426 Upgrade Required, on which Codex falls back
+    /// to HTTP (a 400 makes Codex 0.169 exit; SPEC.md §3.2).
     WebSocket {
         /// The envelope to answer in.
         format: ApiFormat,
@@ -83,8 +84,8 @@ impl ClassifyError {
                     .into(),
             ),
             Self::WebSocket { .. } => (
-                StatusCode::BAD_REQUEST,
-                "websocket transport is not supported".into(),
+                StatusCode::UPGRADE_REQUIRED,
+                "websocket transport is not supported here; use HTTP".into(),
             ),
         }
     }

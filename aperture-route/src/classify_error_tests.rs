@@ -181,8 +181,8 @@ fn websocket_upgrades() {
         assert_eq!(
             e.status_and_message(),
             (
-                StatusCode::BAD_REQUEST,
-                "websocket transport is not supported".into()
+                StatusCode::UPGRADE_REQUIRED,
+                "websocket transport is not supported here; use HTTP".into()
             )
         );
     }
