@@ -40,6 +40,7 @@ pub struct RecordPolicy {
 }
 
 /// Secret byte strings; `Debug` never shows them.
+#[derive(Clone, Default)]
 pub struct Secrets(pub Vec<Vec<u8>>);
 
 impl std::fmt::Debug for Secrets {

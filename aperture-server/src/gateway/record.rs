@@ -234,7 +234,8 @@ where
                             .any(|h| h.send.iter().any(|s| s == "raw_responses"))
                     });
                     if raw_wanted == Some(true) {
-                        o.keep_raw(cap.max(aperture_log::usage::MIN_DOCUMENT_BUFFER));
+                        // Bounded like the capture: a queued delivery must stay small.
+                        o.keep_raw(cap);
                     }
                     o
                 });
@@ -343,7 +344,7 @@ impl Pending {
                 format,
                 grants: slot.hook_grants.clone(),
                 quota_buckets: slot.quota_buckets.clone(),
-                secrets,
+                secrets: aperture_log::build::Secrets(secrets),
             };
             let outcome = super::hooks::payload::Outcome {
                 response_body: o.response_body,

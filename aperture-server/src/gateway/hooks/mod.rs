@@ -43,8 +43,8 @@ use payload::{Common, Meta};
 pub struct HookSettings {
     /// `gateway.max_request_body`: the most a body is buffered for a `pre_request` hook.
     pub max_request_body: u64,
-    /// The configured credentials, scrubbed from every payload.
-    pub secrets: Arc<Vec<Vec<u8>>>,
+    /// The configured credentials, scrubbed from every payload (`Debug` never shows them).
+    pub secrets: Arc<aperture_log::build::Secrets>,
 }
 
 impl HookSettings {
@@ -52,7 +52,7 @@ impl HookSettings {
     pub fn from_runtime(rt: &Runtime) -> Self {
         Self {
             max_request_body: rt.config.gateway.max_request_body,
-            secrets: Arc::new(rt.record_policy().secrets.0.clone()),
+            secrets: rt.record_policy().secrets.clone(),
         }
     }
 }
@@ -353,7 +353,7 @@ fn common_for(parts: &http::request::Parts, body: &Bytes, layer: &HookLayer) -> 
         session_id(&parts.headers, body, f, login, provider, &session_hooks).0
     });
     let mut secrets = aperture_log::redact::client_credentials(&parts.headers, parts.uri.query());
-    secrets.extend(layer.settings.secrets.iter().cloned());
+    secrets.extend(layer.settings.secrets.0.iter().cloned());
     let quota_buckets = ext
         .get::<RecordSlot>()
         .and_then(|s| s.peek(|d| d.quota_buckets.clone()))
@@ -383,7 +383,7 @@ fn common_for(parts: &http::request::Parts, body: &Bytes, layer: &HookLayer) -> 
             .get::<Arc<Access>>()
             .map_or(Value::Null, |a| grants_json(a)),
         quota_buckets,
-        secrets,
+        secrets: aperture_log::build::Secrets(secrets),
     }
 }
 

@@ -78,8 +78,8 @@ pub(crate) struct Common {
     pub(crate) grants: Value,
     /// The quota buckets the request is charged to.
     pub(crate) quota_buckets: Vec<(String, Quota)>,
-    /// Credentials to scrub from every copy.
-    pub(crate) secrets: Vec<Vec<u8>>,
+    /// Credentials to scrub from every copy (`Debug` never shows them).
+    pub(crate) secrets: aperture_log::build::Secrets,
 }
 
 /// What a post-response payload adds.
@@ -166,7 +166,7 @@ pub(crate) fn build(
     book: &QuotaBook,
 ) -> Bytes {
     let sends = |name: &str| send.iter().any(|s| s == name);
-    let secrets = &common.secrets;
+    let secrets = &common.secrets.0;
     let mut meta = common.meta.to_map();
     let mut out = Map::new();
     out.insert("event".into(), Value::from(event_name(event)));
@@ -270,7 +270,7 @@ mod tests {
             format: Some(ResponseFormat::OpenAiChat),
             grants: json!({}),
             quota_buckets: Vec::new(),
-            secrets: vec![secret],
+            secrets: aperture_log::build::Secrets(vec![secret]),
         };
         let outcome = Outcome {
             response_body: Some(json!({"echo": "sk-SENTINEL-client-key"})),
