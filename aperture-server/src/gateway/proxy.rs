@@ -206,6 +206,30 @@ async fn forward(
             (ep.upstream_path.clone(), None)
         }
     };
+    // Gemini CLI's body, made acceptable to Vertex v1 (SPEC.md §2.2).
+    let req = if short_form && up.vertex.is_some() {
+        let (mut parts, body) = req.into_parts();
+        let limit = usize::try_from(settings.max_request_body).unwrap_or(usize::MAX);
+        let bytes = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit))
+            .await
+            .map_err(|_| Error::BodyTooLarge {
+                limit: settings.max_request_body,
+            })?
+            .to_bytes();
+        let bytes = match super::vertex::vertex_v1_body(&bytes) {
+            Some(cleaned) => {
+                if let Some(slot) = parts.extensions.get::<RecordSlot>() {
+                    slot.request_body(&cleaned);
+                }
+                cleaned
+            }
+            None => bytes,
+        };
+        parts.extensions.insert(BufferedBody);
+        Req::from_parts(parts, crate::body::full(bytes))
+    } else {
+        req
+    };
     let buffered = req.extensions().get::<BufferedBody>().is_some();
     let via_proxy = req.extensions().get::<super::FromTrustedProxy>().is_some();
     let (mut parts, body) = req.into_parts();

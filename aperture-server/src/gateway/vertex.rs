@@ -187,6 +187,29 @@ fn form_encode(s: &str) -> String {
     s.replace(':', "%3A")
 }
 
+/// A Gemini CLI request body made acceptable to Vertex `v1`: Gemini CLI talks `v1beta1`, whose
+/// `functionCall.id` and `functionResponse.id` (in `contents[].parts[]`) `v1` does not have
+/// and rejects (`Unknown name "id"`). `None` when nothing had to change (the body goes as
+/// sent).
+pub fn vertex_v1_body(body: &[u8]) -> Option<Bytes> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut changed = false;
+    let contents = v.get_mut("contents")?.as_array_mut()?;
+    for content in contents {
+        let Some(parts) = content.get_mut("parts").and_then(|p| p.as_array_mut()) else {
+            continue;
+        };
+        for part in parts {
+            for key in ["functionCall", "functionResponse"] {
+                if let Some(obj) = part.get_mut(key).and_then(|c| c.as_object_mut()) {
+                    changed |= obj.remove("id").is_some();
+                }
+            }
+        }
+    }
+    changed.then(|| Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
+}
+
 /// The placeholder `path` holds, if any.
 pub fn placeholder_in(path: &str) -> Option<&'static str> {
     [PROJECT_PLACEHOLDER, REGION_PLACEHOLDER]
@@ -196,6 +219,23 @@ pub fn placeholder_in(path: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn function_ids_are_removed_for_vertex_v1() {
+        let body = br#"{"contents":[{"role":"model","parts":[{"functionCall":{"id":"c1","name":"ls","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"id":"c1","name":"ls","response":{"ok":true}}}]}]}"#;
+        let out = super::vertex_v1_body(body).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(
+            v["contents"][0]["parts"][0]["functionCall"]
+                .get("id")
+                .is_none()
+        );
+        assert_eq!(
+            v["contents"][1]["parts"][0]["functionResponse"]["name"],
+            "ls"
+        );
+        assert!(super::vertex_v1_body(br#"{"contents":[{"parts":[{"text":"hi"}]}]}"#).is_none());
+    }
+
     #[test]
     fn the_grant_type_is_form_encoded() {
         assert_eq!(

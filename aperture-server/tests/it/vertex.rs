@@ -186,7 +186,7 @@ async fn claude_code_on_vertex_gets_the_project_region_and_one_shared_token() {
         "127.0.0.1:1",
         "/v1beta1/publishers/google/models/gemini-2.5-flash:generateContent",
         &[],
-        r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#,
+        r#"{"contents":[{"role":"model","parts":[{"functionCall":{"id":"call-1","name":"ls","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"id":"call-1","name":"ls","response":{"ok":true}}}]}]}"#,
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
@@ -204,6 +204,24 @@ async fn claude_code_on_vertex_gets_the_project_region_and_one_shared_token() {
     assert_eq!(
         up.header("authorization"),
         Some("Bearer ya29.SENTINEL-token-1")
+    );
+    // Vertex v1 has no function call ids: removed, the rest as sent.
+    let sent = up.json();
+    assert!(
+        sent["contents"][0]["parts"][0]["functionCall"]
+            .get("id")
+            .is_none(),
+        "{sent}"
+    );
+    assert!(
+        sent["contents"][1]["parts"][0]["functionResponse"]
+            .get("id")
+            .is_none(),
+        "{sent}"
+    );
+    assert_eq!(
+        sent["contents"][0]["parts"][0]["functionCall"]["name"],
+        "ls"
     );
 
     // Neither the key nor the token is shown or stored.
