@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aperture_config::{
-    Capability, Grant, GrantSrc, HeaderLine, HookEvent, ModelGlob, Role, SendHook,
-};
+use aperture_config::{Capability, Grant, GrantSrc, HeaderLine, ModelGlob, Role, SendHook};
 
 use crate::Identity;
 
@@ -176,11 +174,6 @@ impl Access {
         }
         out
     }
-
-    /// Whether any hook of the caller fires on `event` for any model: a cheap pre-check.
-    pub fn has_hook_event(&self, event: HookEvent) -> bool {
-        self.hooks.iter().any(|(_, h)| h.events.contains(&event))
-    }
 }
 
 fn matches(src: &GrantSrc, identity: &Identity) -> bool {
@@ -194,7 +187,7 @@ fn matches(src: &GrantSrc, identity: &Identity) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aperture_config::{Mode, load_str};
+    use aperture_config::{HookEvent, Mode, load_str};
 
     fn grants(text: &str) -> Vec<Grant> {
         load_str(text, Mode::Load).config.unwrap().grants
@@ -346,7 +339,6 @@ mod tests {
         assert_eq!(on_claude[1].name, "guard");
         let on_gpt = a.hooks_for("openai", "gpt-5");
         assert_eq!(on_gpt.len(), 1, "the guard is scoped to anthropic/**");
-        assert!(a.has_hook_event(HookEvent::PreRequest));
         assert_eq!(
             a.custom["example.com/cap/policy"],
             [

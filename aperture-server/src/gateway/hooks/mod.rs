@@ -188,6 +188,7 @@ async fn pre_request(
         slot.request_body(&body);
     }
     let mut common = common_for(&parts, &body, layer);
+    let mut modified = false;
     for (hook, send) in hooks {
         let bytes = payload::build(
             HookEvent::PreRequest,
@@ -220,6 +221,7 @@ async fn pre_request(
                 }));
             }
             Verdict::Modify(new) => {
+                modified = true;
                 body = new;
                 common.request_body = body.clone();
                 if let Some(slot) = &slot {
@@ -235,6 +237,10 @@ async fn pre_request(
                 }
             }
         }
+    }
+    if modified {
+        // The hook's body is plain JSON, whatever encoding the client's had.
+        parts.headers.remove(header::CONTENT_ENCODING);
     }
     parts.extensions.insert(BufferedBody);
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -279,8 +285,11 @@ impl Verdict {
                     return Verdict::Allow;
                 };
                 let model = |b: &Value| b.get("model").cloned();
-                let before = serde_json::from_slice::<Value>(body).ok();
-                if before.as_ref().and_then(model) != model(new) {
+                // Only a JSON body can be replaced (not a GET's empty one, not a compressed one).
+                let Ok(before) = serde_json::from_slice::<Value>(body) else {
+                    return Verdict::Failed("the request has no JSON body to modify".into());
+                };
+                if model(&before) != model(new) {
                     return Verdict::Failed("the modified body changes the model".into());
                 }
                 // Forwarded as the hook wrote it, byte for byte.
@@ -446,6 +455,11 @@ mod tests {
             Verdict::Failed(_)
         ));
         assert!(matches!(Verdict::read(br#"{}"#, body), Verdict::Failed(_)));
+        // Nothing to modify on a request without a JSON body (a GET of a stored response).
+        assert!(matches!(
+            Verdict::read(br#"{"action":"modify","request_body":{"a":1}}"#, b""),
+            Verdict::Failed(_)
+        ));
     }
 
     #[test]

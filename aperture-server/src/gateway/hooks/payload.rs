@@ -234,7 +234,7 @@ pub(crate) fn build(
     joined.extend_from_slice(br#"{"request_body":"#);
     joined.extend_from_slice(&body);
     joined.push(b',');
-    joined.extend_from_slice(&rest[1..]);
+    joined.extend_from_slice(rest.strip_prefix(b"{").unwrap_or(&rest));
     Bytes::from(joined)
 }
 
