@@ -43,6 +43,8 @@ pub struct SlotData {
     pub hooks: Vec<aperture_config::SendHook>,
     /// The caller's custom capabilities, for those hooks' `metadata.grants`.
     pub hook_grants: serde_json::Value,
+    /// The absolute URL the caller used (query redacted), for those hooks' `metadata.url`.
+    pub hook_url: String,
 }
 
 impl RecordSlot {
@@ -86,11 +88,18 @@ impl RecordSlot {
         self.with(|d| d.quota_buckets = buckets);
     }
 
-    /// Sets the hooks to call after the response and the caller's custom capabilities.
-    pub fn hooks(&self, hooks: Vec<aperture_config::SendHook>, grants: serde_json::Value) {
+    /// Sets the hooks to call after the response, the caller's custom capabilities and the URL
+    /// they called.
+    pub fn hooks(
+        &self,
+        hooks: Vec<aperture_config::SendHook>,
+        grants: serde_json::Value,
+        url: String,
+    ) {
         self.with(|d| {
             d.hooks = hooks;
             d.hook_grants = grants;
+            d.hook_url = url;
         });
     }
 

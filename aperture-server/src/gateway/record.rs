@@ -287,17 +287,7 @@ impl Pending {
                 self.head.raw_query.as_deref(),
             );
             secrets.extend(self.policy.secrets.0.iter().cloned());
-            let uri = http::Uri::builder()
-                .path_and_query(match &self.head.raw_query {
-                    Some(q) => format!("{}?{q}", self.head.path),
-                    None => self.head.path.clone(),
-                })
-                .build()
-                .unwrap_or_default();
-            (
-                secrets,
-                super::hooks::gateway_url(&self.head.request_headers, &uri),
-            )
+            secrets
         });
         let record = aperture_log::build::build(
             self.head,
@@ -325,14 +315,14 @@ impl Pending {
                 .quotas
                 .debit(&buckets, cost, super::quota::now_ms());
         }
-        if let Some((secrets, url)) = hook_input {
+        if let Some(secrets) = hook_input {
             let o = observation.clone().unwrap_or_default();
             let id = &record.identity;
             let common = super::hooks::payload::Common {
                 meta: super::hooks::payload::Meta {
                     login_name: id.login.clone(),
                     user_agent: record.user_agent.clone().unwrap_or_default(),
-                    url,
+                    url: slot.hook_url.clone(),
                     model: record.model.clone(),
                     provider: record.provider.clone(),
                     tailnet_name: super::hooks::payload::tailnet_of(&id.node_name),

@@ -426,6 +426,14 @@ async fn after_the_response_each_event_gets_its_payload() {
         got.sort_by_key(|p| p["event"].as_str().unwrap_or_default().to_string());
         let (entire, tools) = (&got[0], &got[1]);
         assert_eq!(entire["event"], "entire_request");
+        assert_eq!(entire["metadata"]["url"], tools["metadata"]["url"]);
+        assert!(
+            entire["metadata"]["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/v1/messages"),
+            "{entire}"
+        );
         assert_eq!(entire["request_body"]["stream"], json!(stream));
         assert_eq!(
             entire["response_body"]["content"][0]["name"], "get_weather",

@@ -133,7 +133,11 @@ where
             .cloned()
             .collect();
         if let (false, Some(slot)) = (post.is_empty(), ext.get::<RecordSlot>()) {
-            slot.hooks(post, grants_json(access));
+            slot.hooks(
+                post,
+                grants_json(access),
+                gateway_url(req.headers(), req.uri()),
+            );
         }
         let dispatcher = &self.layer.telemetry.hooks;
         let mut pre: Vec<(Arc<Hook>, SendHook)> = hooks
